@@ -1,0 +1,52 @@
+/**
+ * The frame codec. A request is the msgpack array [callId, sysno, ...args];
+ * a reply is [callId, errno, result]. callId 0 is reserved for replies to
+ * frames whose id could not be read.
+ */
+import { Packr } from 'msgpackr';
+
+const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
+
+/** Frames larger than this are refused before decoding. */
+export const MAX_FRAME_BYTES = 1 << 20;
+export const MAX_CALL_ID = 0xffffffff;
+export const UNKNOWN_CALL_ID = 0;
+
+export function encodeRequest(callId: number, sysno: number, args: readonly unknown[]): Uint8Array {
+  return packr.pack([callId, sysno, ...args]);
+}
+
+export function encodeReply(callId: number, errno: number, result?: unknown): Uint8Array {
+  return packr.pack(result === undefined ? [callId, errno] : [callId, errno, result]);
+}
+
+/** Decodes any frame; throws on bytes that are not one msgpack value. */
+export function decodeFrame(frame: Uint8Array): unknown {
+  return packr.unpack(frame);
+}
+
+export type Reply = [callId: number, errno: number, result?: unknown];
+
+/**
+ * Reads the call id from a frame's first bytes without decoding the rest, so
+ * that a frame refused unread (too large) can still be answered by id.
+ * Returns UNKNOWN_CALL_ID when the frame does not start like a request.
+ */
+export function peekCallId(frame: Uint8Array): number {
+  let i = 0;
+  const tag = frame[i++];
+  if (tag === undefined) return UNKNOWN_CALL_ID;
+  if (tag >= 0x91 && tag <= 0x9f) {
+    // fixarray with at least one element
+  } else if (tag === 0xdc) i += 2;
+  else if (tag === 0xdd) i += 4;
+  else return UNKNOWN_CALL_ID;
+  const t = frame[i++];
+  if (t === undefined) return UNKNOWN_CALL_ID;
+  if (t <= 0x7f) return t;
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  if (t === 0xcc && i + 1 <= frame.length) return view.getUint8(i);
+  if (t === 0xcd && i + 2 <= frame.length) return view.getUint16(i);
+  if (t === 0xce && i + 4 <= frame.length) return view.getUint32(i);
+  return UNKNOWN_CALL_ID;
+}

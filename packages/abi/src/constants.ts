@@ -1,0 +1,46 @@
+/** Socket-API constants, with Linux values where Linux has one. */
+
+export const AF_INET = 2;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_TCP = 6;
+
+export const SOL_SOCKET = 1;
+export const SO_ERROR = 4;
+export const SO_SNDBUF = 7;
+export const SO_RCVBUF = 8;
+export const SO_RCVTIMEO = 20;
+export const SO_SNDTIMEO = 21;
+
+/** send/recv flags. */
+export const MSG_PEEK = 0x2;
+export const MSG_TRUNC = 0x20;
+export const MSG_DONTWAIT = 0x40;
+
+/** fcntl. */
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const O_NONBLOCK = 0o4000;
+
+/** poll events (Linux values). */
+export const POLLIN = 0x001;
+export const POLLOUT = 0x004;
+export const POLLERR = 0x008;
+export const POLLHUP = 0x010;
+export const POLLNVAL = 0x020;
+
+/**
+ * Rights carried by a handle-table entry (as Fuchsia handle rights or seL4
+ * capability rights). A grant may only narrow them.
+ */
+export const Rights = {
+  READ: 1 << 0, // recv, recvfrom, poll for input
+  WRITE: 1 << 1, // send, sendto
+  CONTROL: 1 << 2, // bind, connect, setsockopt, fcntl
+  GRANT: 1 << 3, // grant this handle to another domain
+} as const;
+export const RIGHTS_ALL = Rights.READ | Rights.WRITE | Rights.CONTROL | Rights.GRANT;
+
+/** Largest UDP payload an IPv4 datagram can carry: 65535 - 20 (IP) - 8 (UDP). */
+export const UDP_MAX_PAYLOAD = 65507;

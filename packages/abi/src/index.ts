@@ -1,0 +1,5 @@
+export * from './errno.js';
+export * from './constants.js';
+export * from './syscalls.js';
+export * from './codec.js';
+export * from './validate.js';

@@ -1,0 +1,123 @@
+/**
+ * The syscall table: number, argument schema and the errno values each call
+ * may return. The kernel validates every request against `args` before it
+ * acts; libc builds requests from the same table.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import type { ErrnoName } from './errno.js';
+
+const IPV4 = '^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$';
+
+/**
+ * A handle is checked by the handle table, not by the schema, so that forged
+ * handles of any shape (negative, fractional, out of range, not a number)
+ * get EBADF as the threat model requires, never EINVAL.
+ */
+const Handle = Type.Unknown({ title: 'handle' });
+const Int = (title: string) => Type.Integer({ title, minimum: -0x80000000, maximum: 0x7fffffff });
+export const SockAddrSchema = Type.Object(
+  {
+    addr: Type.String({ pattern: IPV4, maxLength: 15 }),
+    port: Type.Integer({ minimum: 0, maximum: 65535 }),
+  },
+  { additionalProperties: false, title: 'sockaddr' },
+);
+export type SockAddr = Static<typeof SockAddrSchema>;
+
+/** Longest domain name a grant may name. */
+export const DOMAIN_NAME_MAX = 64;
+const DomainName = Type.String({ title: 'domain', minLength: 1, maxLength: DOMAIN_NAME_MAX });
+const PollFd = Type.Tuple([Handle, Type.Integer({ minimum: 0, maximum: 0xffff })], { title: 'pollfd' });
+/** Most descriptors one poll may watch. */
+export const POLL_MAX_FDS = 256;
+
+interface SyscallSpec {
+  readonly no: number;
+  readonly args: TSchema;
+  readonly errors: readonly ErrnoName[];
+}
+
+/** Errors any call can give: bad frames, unknown calls, a full request queue. */
+export const COMMON_ERRORS = ['EINVAL', 'ENOSYS', 'EMSGSIZE', 'EAGAIN'] as const satisfies readonly ErrnoName[];
+const HANDLE_ERRORS = ['EBADF', 'ENOTSOCK', 'EACCES'] as const satisfies readonly ErrnoName[];
+
+export const SYSCALLS = {
+  /** Does nothing; measures the channel. */
+  null: { no: 0, args: Type.Tuple([]), errors: [] },
+  socket: {
+    no: 1,
+    args: Type.Tuple([Int('domain'), Int('type'), Int('protocol')]),
+    errors: ['EAFNOSUPPORT', 'EPROTONOSUPPORT', 'EMFILE', 'ENOBUFS'],
+  },
+  bind: {
+    no: 2,
+    args: Type.Tuple([Handle, SockAddrSchema]),
+    errors: [...HANDLE_ERRORS, 'EADDRINUSE', 'EADDRNOTAVAIL'],
+  },
+  connect: {
+    no: 3,
+    args: Type.Tuple([Handle, SockAddrSchema]),
+    errors: [...HANDLE_ERRORS, 'EADDRINUSE', 'ENETUNREACH'],
+  },
+  sendto: {
+    no: 4,
+    args: Type.Tuple([Handle, Type.Uint8Array({ title: 'data' }), Int('flags'), Type.Union([SockAddrSchema, Type.Null()])]),
+    errors: [...HANDLE_ERRORS, 'EDESTADDRREQ', 'EMSGSIZE', 'ENOBUFS', 'EAGAIN', 'ENETUNREACH', 'ECONNREFUSED', 'ECONNRESET'],
+  },
+  recvfrom: {
+    no: 5,
+    args: Type.Tuple([Handle, Type.Integer({ title: 'maxlen', minimum: 0, maximum: 0x7fffffff }), Int('flags')]),
+    errors: [...HANDLE_ERRORS, 'EAGAIN', 'ECONNREFUSED', 'ECONNRESET'],
+  },
+  close: { no: 6, args: Type.Tuple([Handle]), errors: ['EBADF'] },
+  getsockname: { no: 7, args: Type.Tuple([Handle]), errors: [...HANDLE_ERRORS] },
+  getpeername: { no: 8, args: Type.Tuple([Handle]), errors: [...HANDLE_ERRORS, 'ENOTCONN'] },
+  setsockopt: {
+    no: 9,
+    args: Type.Tuple([Handle, Int('level'), Int('optname'), Int('value')]),
+    errors: [...HANDLE_ERRORS, 'ENOPROTOOPT'],
+  },
+  getsockopt: {
+    no: 10,
+    args: Type.Tuple([Handle, Int('level'), Int('optname')]),
+    errors: [...HANDLE_ERRORS, 'ENOPROTOOPT'],
+  },
+  fcntl: { no: 11, args: Type.Tuple([Handle, Int('cmd'), Int('arg')]), errors: [...HANDLE_ERRORS] },
+  poll: {
+    no: 12,
+    args: Type.Tuple([Type.Array(PollFd, { title: 'fds', maxItems: POLL_MAX_FDS }), Int('timeout')]),
+    errors: [],
+  },
+  grant: {
+    no: 13,
+    args: Type.Tuple([Handle, DomainName, Type.Integer({ title: 'rights', minimum: 0, maximum: 0xff })]),
+    errors: [...HANDLE_ERRORS, 'ESRCH', 'EMFILE'],
+  },
+  revoke: { no: 14, args: Type.Tuple([Handle, DomainName]), errors: [...HANDLE_ERRORS, 'ESRCH'] },
+  /** The caller's own accounting: handles, buffers and bytes it holds. */
+  stats: { no: 15, args: Type.Tuple([]), errors: [] },
+} as const satisfies Record<string, SyscallSpec>;
+
+export type SyscallName = keyof typeof SYSCALLS;
+export type SyscallArgs<N extends SyscallName> = Static<(typeof SYSCALLS)[N]['args']>;
+
+/** Syscall numbers by name, and names by number. */
+export const SYS = Object.fromEntries(Object.entries(SYSCALLS).map(([n, s]) => [n, s.no])) as {
+  readonly [N in SyscallName]: (typeof SYSCALLS)[N]['no'];
+};
+export const SYSCALL_BY_NUMBER: ReadonlyArray<SyscallName | undefined> = (() => {
+  const table: (SyscallName | undefined)[] = [];
+  for (const [name, spec] of Object.entries(SYSCALLS)) table[spec.no] = name as SyscallName;
+  return table;
+})();
+
+/** What `recvfrom` returns: the datagram, its sender, and MSG_TRUNC when the buffer was short. */
+export type RecvfromResult = [data: Uint8Array, addr: string, port: number, flags: number];
+export type GetsocknameResult = [addr: string, port: number];
+export interface DomainAccounting {
+  handles: number;
+  sockets: number;
+  buffers: number;
+  bufferBytes: number;
+  pendingCalls: number;
+}

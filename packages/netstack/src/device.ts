@@ -1,0 +1,52 @@
+/** A network device as the stack sees it: frames out, frames in, no host I/O of its own. */
+import type { PacketBuffer } from './buffer.js';
+
+export type Medium = 'ip' | 'ethernet';
+
+export interface Device {
+  readonly medium: Medium;
+  readonly mtu: number;
+  /** Hands a frame to the device, which releases it when done. Returns false (and releases) when its queue is full. */
+  transmit(frame: PacketBuffer): boolean;
+  /** The next received frame, if any; the caller releases it. */
+  receive(): PacketBuffer | undefined;
+}
+
+/**
+ * Loopback: what is transmitted is received, in order, at the next poll.
+ * Like Linux's lo it carries bare IP packets and has a 64 KiB MTU.
+ */
+export class LoopbackDevice implements Device {
+  readonly medium = 'ip';
+  private readonly queue: PacketBuffer[] = [];
+  private head = 0;
+
+  constructor(
+    readonly mtu = 65535,
+    private readonly capacity = 4096,
+  ) {}
+
+  transmit(frame: PacketBuffer): boolean {
+    if (this.queue.length - this.head >= this.capacity) {
+      frame.release();
+      return false;
+    }
+    this.queue.push(frame);
+    return true;
+  }
+
+  receive(): PacketBuffer | undefined {
+    if (this.head === this.queue.length) return undefined;
+    const frame = this.queue[this.head];
+    this.queue[this.head++] = undefined as never;
+    if (this.head === this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    }
+    return frame;
+  }
+
+  get queued(): number {
+    return this.queue.length - this.head;
+  }
+}
