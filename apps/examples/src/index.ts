@@ -1,0 +1,14 @@
+import type { ScenarioReport } from '@moat/sim';
+import { OTA_ISOLATION, runOtaIsolation, type OtaIsolationOptions } from './scenarios/ota-isolation.js';
+
+export { runOtaIsolation, type OtaIsolationOptions };
+export { firmwareImage } from './programs/update-server.js';
+
+export interface ScenarioEntry {
+  name: string;
+  description: string;
+  run(options: { seed?: number }): Promise<ScenarioReport>;
+}
+
+/** The scenarios the `moat` command knows by name. */
+export const SCENARIOS: ScenarioEntry[] = [{ ...OTA_ISOLATION, run: (options) => runOtaIsolation(options) }];

@@ -1,0 +1,142 @@
+/**
+ * The hostile third-party library. It tries, in order: binding the OTA's and
+ * the server's ports; flooding the OTA's port with forged chunks; using its
+ * own handle after close; every handle number from -10 to 4096 (and handles
+ * that are not integers) on send, recv and close; malformed frames of every
+ * kind; opening sockets until refused; and finally it throws while holding
+ * sockets and buffers. Each attempt's result is tallied; a breach is a
+ * success where isolation demands a refusal.
+ */
+import { encodeRequest, SYS } from '@moat/abi';
+import { AF_INET, errnoName, errnoOf, MSG_DONTWAIT, SOCK_DGRAM, type DomainContext, type SockAddr } from '@moat/libc';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { encodeChunk } from './protocol.js';
+
+export interface ThirdPartyArgs {
+  otaPort: number;
+  serverPort: number;
+  seed: number;
+  /** Forged datagrams sent at the OTA's port. */
+  floodDatagrams: number;
+  /** Throw at the end (the scenario's crash); false lets it return. */
+  crash: boolean;
+}
+
+interface Attempt {
+  name: string;
+  tries: number;
+  outcomes: Record<string, number>;
+  breaches: number;
+  note?: string;
+}
+
+export default async function thirdParty({ sys, channel, args, log, publish }: DomainContext<ThirdPartyArgs>) {
+  const attempts: Attempt[] = [];
+  const attempt = (name: string, note: string) => {
+    const a: Attempt = { name, tries: 0, outcomes: {}, breaches: 0, note };
+    attempts.push(a);
+    return a;
+  };
+  const tally = (a: Attempt, errno: number, breach: boolean) => {
+    const key = errno === 0 ? 'OK' : errnoName(errno);
+    a.tries++;
+    a.outcomes[key] = (a.outcomes[key] ?? 0) + 1;
+    if (breach && errno === 0) a.breaches++;
+  };
+  const target: SockAddr = { addr: '127.0.0.1', port: args.otaPort };
+  const payload = new Uint8Array(64).fill(0x41);
+
+  // 1. The ports the OTA and the server hold (while they hold them: this runs first).
+  const hijack = attempt('bind the OTA and update-server ports', `ports ${args.otaPort} and ${args.serverPort}`);
+  for (const port of [args.otaPort, args.serverPort]) {
+    const s = sys.socket(AF_INET, SOCK_DGRAM);
+    tally(hijack, errnoOf(() => sys.bind(s, { addr: '127.0.0.1', port })), true);
+    tally(hijack, errnoOf(() => sys.bind(s, { addr: '0.0.0.0', port })), true);
+    sys.close(s);
+  }
+
+  // 2. Forged chunks at the OTA's port during its download: sent, but never delivered to the OTA.
+  const flood = attempt('forged chunks to the OTA port', 'UDP send succeeds; the OTA socket is connected to the server and never receives them');
+  const forgedChunk = encodeChunk(0, new Uint8Array(8192).fill(0xee));
+  const sender = sys.socket(AF_INET, SOCK_DGRAM);
+  for (let i = 0; i < args.floodDatagrams; i++) tally(flood, errnoOf(() => sys.sendto(sender, forgedChunk, target)), false);
+  sys.close(sender);
+
+  // 3. A handle of its own after close: stale, so refused, and never the object that reuses the slot.
+  const stale = attempt('use after close', 'the closed handle, with a new socket in the same slot');
+  const reused = sys.socket(AF_INET, SOCK_DGRAM);
+  tally(stale, errnoOf(() => sys.sendto(sender, payload, target)), true);
+  tally(stale, errnoOf(() => sys.close(sender)), true);
+  sys.close(reused);
+
+  // 4. Handles it was never given: nothing of its own is open now, so every success is a breach.
+  const forged: unknown[] = [];
+  for (let h = -10; h <= 4096; h++) forged.push(h);
+  forged.push(1.5, 1024.25, -0, 2 ** 53, Number.MAX_SAFE_INTEGER, NaN, Infinity, '1024', null, true, [1024], { h: 1024 });
+  const send = attempt('sendto on forged handles', 'handles -10..4096 and non-integers');
+  const recv = attempt('recv on forged handles', 'handles -10..4096 and non-integers');
+  const close = attempt('close on forged handles', 'handles -10..4096 and non-integers');
+  for (const h of forged) {
+    tally(send, errnoOf(() => sys.sendto(h as number, payload, target)), true);
+    tally(recv, errnoOf(() => sys.recv(h as number, 100, MSG_DONTWAIT)), true);
+    tally(close, errnoOf(() => sys.close(h as number)), true);
+  }
+  const forgedSucceeded = send.outcomes.OK ?? 0;
+  if (forgedSucceeded > 0) log(`BREACH: ${forgedSucceeded} sends on forged handles succeeded`);
+
+  // 5. Malformed frames, straight onto its channel.
+  const rng = xoroshiro128plus(args.seed);
+  const randomBytes = (n: number) => {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) b[i] = rng.next() & 0xff;
+    return b;
+  };
+  const malformed = attempt('malformed frames', 'random bytes, wrong shapes, bad ids, unknown calls, wrong argument types, oversize, non-byte messages');
+  const frames: [unknown, number][] = [];
+  for (let i = 0; i < 200; i++) frames.push([randomBytes(1 + (rng.next() >>> 0) % 64), 0]);
+  const valid = encodeRequest(77, SYS.sendto, [1024, payload, 0, target]);
+  for (let cut = 1; cut < valid.length; cut += 7) frames.push([valid.subarray(0, cut), 0]);
+  frames.push(
+    [encodeRequest(78, 9999, []), 78], // no such syscall
+    [encodeRequest(79, SYS.socket, ['AF_INET', 2, 0]), 79], // wrong argument types
+    [encodeRequest(80, SYS.sendto, [1024, 'not bytes', 0, target]), 80],
+    [encodeRequest(81, SYS.bind, [1024, { addr: '999.1.1.1', port: 70000 }]), 81],
+    [encodeRequest(82, SYS.poll, [new Array(10_000).fill([1024, 1]), 0]), 82], // too many descriptors
+    [encodeRequest(-5, SYS.null, []), 0], // negative call id
+    [encodeRequest(83, SYS.sendto, [1024, new Uint8Array(2 << 20), 0, target]), 83], // over the frame limit
+    ['a string, not a frame', 0],
+    [{ callId: 84, sysno: 0 }, 0],
+    [new Uint8Array(new SharedArrayBuffer(16)), 0],
+  );
+  for (const [frame, id] of frames) {
+    const [replyId, errno] = channel.rawSync(frame);
+    if (replyId !== id && id !== 0) log(`kernel answered frame ${id} as ${replyId}`);
+    tally(malformed, errno, errno === 0);
+  }
+
+  // 6. Sockets until the kernel refuses: only this domain's quota may run out.
+  const hoard = attempt('open sockets until refused', 'EMFILE at the handle quota is the expected end');
+  const held: number[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    let handle = -1;
+    const errno = errnoOf(() => (handle = sys.socket(AF_INET, SOCK_DGRAM)));
+    tally(hoard, errno, false);
+    if (errno !== 0) break;
+    held.push(handle);
+  }
+
+  // Leave buffers queued in its own sockets, so its death has something to release.
+  sys.bind(held[1]!, { addr: '127.0.0.1', port: 0 });
+  const self = sys.getsockname(held[1]!);
+  for (let i = 0; i < 8; i++) sys.sendto(held[2]!, forgedChunk, self);
+  const holding = sys.stats();
+  log(`holding ${holding.handles} handles and ${holding.buffers} buffers (${holding.bufferBytes} B)`);
+
+  const summary = { attempts, holding };
+  // Published before the crash, so the report has it even though the program never returns.
+  publish(summary);
+  if (args.crash) {
+    throw new Error(`third-party library crashed on purpose, holding ${holding.handles} handles and ${holding.buffers} buffers`);
+  }
+  return summary;
+}

@@ -1,0 +1,178 @@
+/**
+ * The main job: an OTA updater downloads a firmware image over UDP from an
+ * update server while a hostile third-party library, on the same machine,
+ * attacks the kernel and its neighbours and finally crashes. The report says
+ * per domain what it attempted and got back, and judges the run.
+ */
+import { Machine, tallyCalls, type DomainOutcome, type DomainReport, type ScenarioReport, type Verdict, type Attempt } from '@moat/sim';
+import type { OtaArgs } from '../programs/ota.js';
+import type { ThirdPartyArgs } from '../programs/third-party.js';
+import type { UpdateServerArgs } from '../programs/update-server.js';
+
+export interface OtaIsolationOptions {
+  seed?: number;
+  imageBytes?: number;
+  chunkBytes?: number;
+  /** Chunks the OTA asks for at once. */
+  window?: number;
+  floodDatagrams?: number;
+  /** Handle quota of the third party (its socket hoarding ends there). */
+  thirdPartyHandles?: number;
+  /** Give up (and fail) after this long. */
+  timeoutMs?: number;
+}
+
+export const OTA_ISOLATION = {
+  name: 'ota-isolation',
+  description:
+    'An OTA updater downloads a firmware image over UDP from an update server while a hostile third-party library on the same machine ' +
+    'forges handles, sends malformed frames, tries to hijack ports, hoards sockets, floods the OTA port and finally crashes.',
+};
+
+const program = (name: string) => new URL(`../programs/${name}.js`, import.meta.url);
+
+export async function runOtaIsolation(options: OtaIsolationOptions = {}): Promise<ScenarioReport> {
+  const o = {
+    seed: 1,
+    imageBytes: 4 << 20,
+    chunkBytes: 8192,
+    window: 16,
+    floodDatagrams: 200,
+    thirdPartyHandles: 32,
+    timeoutMs: 60_000,
+    ...options,
+  };
+  const started = performance.now();
+  const machine = new Machine({ name: 'device' });
+  try {
+    const serverPort = 6970;
+    const otaPort = 6971;
+    const server = await machine.spawn({
+      name: 'update-server',
+      program: program('update-server'),
+      args: { port: serverPort, imageBytes: o.imageBytes, chunkBytes: o.chunkBytes, seed: o.seed } satisfies UpdateServerArgs,
+    });
+    await server.waitForLog(/^serving/);
+    const ota = await machine.spawn({
+      name: 'ota',
+      program: program('ota'),
+      args: { server: { addr: '127.0.0.1', port: serverPort }, port: otaPort, window: o.window, timeoutMs: 100 } satisfies OtaArgs,
+    });
+    await ota.waitForLog(/^image of/);
+    const thirdParty = await machine.spawn({
+      name: 'third-party',
+      program: program('third-party'),
+      args: { otaPort, serverPort, seed: o.seed, floodDatagrams: o.floodDatagrams, crash: true } satisfies ThirdPartyArgs,
+      limits: { maxHandles: o.thirdPartyHandles, maxBufferBytes: 1 << 20 },
+      resourceLimits: { maxOldGenerationSizeMb: 64 },
+    });
+
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, o.timeoutMs)));
+    const all = Promise.all([server.outcome, ota.outcome, thirdParty.outcome]);
+    await Promise.race([all, timeout]);
+    clearTimeout(timer);
+    for (const d of [server, ota, thirdParty]) void d.kill(`scenario timeout after ${o.timeoutMs} ms`);
+    const [serverOut, otaOut, thirdOut] = await all;
+    const kernel = await machine.stats();
+
+    const domains: DomainReport[] = [
+      domainReport(serverOut, 'update server'),
+      domainReport(otaOut, 'OTA updater'),
+      domainReport(thirdOut, 'hostile third-party library'),
+    ];
+    const verdicts = judge(o, otaOut, thirdOut, domains[2]!, kernel);
+    return {
+      scenario: OTA_ISOLATION.name,
+      description: OTA_ISOLATION.description,
+      seed: o.seed,
+      durationMs: performance.now() - started,
+      domains,
+      kernel: {
+        internalErrors: kernel.internalErrors,
+        lastInternalError: kernel.lastInternalError,
+        leaks: kernel.leaks,
+        pool: kernel.pool,
+        stack: kernel.stack,
+      },
+      verdicts,
+      passed: verdicts.every((v) => v.pass),
+    };
+  } finally {
+    await machine.shutdown();
+  }
+}
+
+function domainReport(out: DomainOutcome, role: string): DomainReport {
+  const summary = (out.value ?? out.published) as { attempts?: Attempt[] } | undefined;
+  return {
+    name: out.name,
+    role,
+    status: out.status,
+    error: out.error,
+    summary: summary && 'attempts' in summary ? { ...summary, attempts: undefined } : summary,
+    attempts: summary?.attempts ?? [],
+    calls: out.final?.calls ?? {},
+    malformedFrames: out.final?.malformed ?? 0,
+    final: out.final?.accounting,
+    restarts: 0,
+  };
+}
+
+type Stats = Awaited<ReturnType<Machine['stats']>>;
+
+function judge(
+  o: Required<OtaIsolationOptions>,
+  ota: DomainOutcome,
+  third: DomainOutcome,
+  thirdReport: DomainReport,
+  kernel: Stats,
+): Verdict[] {
+  const result = ota.value as { intact?: boolean; sha256?: string; bytes?: number; foreignDatagrams?: number } | undefined;
+  const attempts = thirdReport.attempts;
+  const breaches = attempts.reduce((n, a) => n + a.breaches, 0);
+  const hostileTries = attempts.filter((a) => a.name !== 'open sockets until refused' && a.name !== 'forged chunks to the OTA port');
+  const hoard = attempts.find((a) => a.name === 'open sockets until refused');
+  const flood = attempts.find((a) => a.name === 'forged chunks to the OTA port');
+  const final = third.final?.accounting;
+  const noSocketDrops = kernel.stack['drop.udp.noSocket'] ?? 0;
+  return [
+    {
+      name: 'OTA image intact',
+      pass: ota.status === 'returned' && result?.intact === true,
+      detail:
+        ota.status === 'returned'
+          ? `${result?.bytes} bytes, SHA-256 ${result?.intact ? 'matches' : 'DOES NOT match'} (${result?.sha256?.slice(0, 16)}...)`
+          : `OTA ${ota.status}: ${ota.error}`,
+    },
+    {
+      name: 'Every hostile call refused',
+      pass: hostileTries.length > 0 && breaches === 0 && hostileTries.every((a) => a.tries > 0 && !a.outcomes.OK),
+      detail: `${hostileTries.reduce((n, a) => n + a.tries, 0)} forged-handle, malformed-frame and port-hijack calls, ${breaches} succeeded`,
+    },
+    {
+      name: 'Socket hoarding contained',
+      pass: !!hoard && hoard.outcomes.EMFILE === 1 && (hoard.outcomes.OK ?? 0) <= o.thirdPartyHandles,
+      detail: hoard ? `refused with EMFILE after ${hoard.outcomes.OK ?? 0} sockets (quota ${o.thirdPartyHandles} handles)` : 'attempt missing',
+    },
+    {
+      name: 'Forged datagrams never reached the OTA',
+      pass: !!flood && result?.foreignDatagrams === 0 && noSocketDrops >= (flood.outcomes.OK ?? 0),
+      detail: `${flood?.outcomes.OK ?? 0} forged chunks sent, ${result?.foreignDatagrams ?? '?'} received by the OTA, ${noSocketDrops} dropped by the stack for want of a matching socket`,
+    },
+    {
+      name: 'Third-party crash contained, nothing leaked',
+      pass:
+        third.status === 'threw' &&
+        !!final &&
+        final.handles + final.buffers + final.bufferBytes + final.sockets + final.pendingCalls === 0 &&
+        kernel.leaks.length === 0 &&
+        kernel.pool.inUseBuffers === 0 &&
+        kernel.internalErrors === 0,
+      detail:
+        `third-party ${third.status}${third.error ? ` (${third.error})` : ''}; after release it holds ` +
+        `${final?.handles ?? '?'} handles, ${final?.buffers ?? '?'} buffers; kernel: ${kernel.leaks.length} leaks, ` +
+        `${kernel.pool.inUseBuffers} buffers in use, ${kernel.internalErrors} internal errors, ${tallyCalls(thirdReport.calls).total} of its calls served`,
+    },
+  ];
+}

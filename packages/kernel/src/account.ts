@@ -1,0 +1,36 @@
+/** What one domain holds in the kernel, against its limits (invariant 5). */
+
+export interface Limits {
+  /** Entries in the domain's handle table: beyond it, EMFILE. */
+  maxHandles: number;
+  /** Bytes of kernel buffers charged to the domain: beyond it, ENOBUFS. */
+  maxBufferBytes: number;
+  /** Requests queued or blocked in the kernel: beyond it, EAGAIN. */
+  maxPendingCalls: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxHandles: 64,
+  maxBufferBytes: 4 << 20,
+  maxPendingCalls: 256,
+};
+
+export class Account {
+  handles = 0;
+  sockets = 0;
+  buffers = 0;
+  bufferBytes = 0;
+  pendingCalls = 0;
+
+  constructor(readonly limits: Limits) {}
+
+  snapshot() {
+    const { handles, sockets, buffers, bufferBytes, pendingCalls } = this;
+    return { handles, sockets, buffers, bufferBytes, pendingCalls };
+  }
+
+  /** True when nothing is held: what a dead domain must come back to. */
+  get empty(): boolean {
+    return this.handles === 0 && this.sockets === 0 && this.buffers === 0 && this.bufferBytes === 0 && this.pendingCalls === 0;
+  }
+}

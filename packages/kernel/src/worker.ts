@@ -1,0 +1,58 @@
+/**
+ * The kernel worker's entry: one Kernel per simulated machine, driven by the
+ * host's control messages and by the frames arriving on each domain's channel.
+ */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { Kernel } from './kernel.js';
+import type { ControlReply, ControlRequest, KernelWorkerData } from './control.js';
+
+if (!parentPort) throw new Error('@moat/kernel/worker must run in a worker thread');
+const host = parentPort;
+const config = (workerData ?? {}) as KernelWorkerData;
+const kernel = new Kernel({
+  poolBytes: config.poolBytes,
+  malformedLimit: config.malformedLimit,
+  onOops: (domain, reason) => host.postMessage({ event: 'oops', domain, reason } satisfies ControlReply),
+});
+const ports = new Map<string, MessagePort>();
+
+host.on('message', (req: ControlRequest) => {
+  try {
+    switch (req.op) {
+      case 'attach': {
+        const { name, port, signal, limits } = req;
+        const wake = new Int32Array(signal);
+        const d = kernel.attach(name, {
+          post(frame) {
+            port.postMessage(frame, [frame.buffer as ArrayBuffer]);
+            // Wake the domain if it is blocked in a synchronous call.
+            Atomics.add(wake, 0, 1);
+            Atomics.notify(wake, 0);
+          },
+        }, limits);
+        port.on('message', (m) => kernel.submit(d, m));
+        port.on('close', () => kernel.detach(name, 'channel closed'));
+        ports.set(name, port);
+        return answer(req.id, true);
+      }
+      case 'detach': {
+        const stats = kernel.detach(req.name, req.reason);
+        ports.get(req.name)?.close();
+        ports.delete(req.name);
+        return answer(req.id, stats);
+      }
+      case 'stats':
+        return answer(req.id, kernel.stats());
+      case 'shutdown':
+        kernel.shutdown();
+        for (const port of ports.values()) port.close();
+        return answer(req.id, true);
+    }
+  } catch (err) {
+    host.postMessage({ id: req.id, error: String((err as Error)?.message ?? err) } satisfies ControlReply);
+  }
+});
+
+function answer(id: number, value: unknown): void {
+  host.postMessage({ id, value } satisfies ControlReply);
+}

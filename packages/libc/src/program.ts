@@ -1,0 +1,39 @@
+/** What a domain program is: a module whose default export receives this context. */
+import type { Channel } from './channel.js';
+import type { AsyncSockets, SyncSockets } from './sockets.js';
+
+export interface DomainContext<Args = unknown> {
+  /** This domain's name (other domains grant handles to it by this name). */
+  readonly name: string;
+  /** The arguments the scenario gave this domain. */
+  readonly args: Args;
+  /** Blocking BSD sockets. */
+  readonly sys: SyncSockets;
+  /** The same calls, returning promises. */
+  readonly async: AsyncSockets;
+  /** The raw channel, for programs that craft their own frames (fuzzers, attackers). */
+  readonly channel: Channel;
+  /** A line for the report, attributed to this domain. */
+  log(message: string): void;
+  /** Hands the host a JSON-friendly value for the report now (it survives a later crash). */
+  publish(value: unknown): void;
+}
+
+/** A domain program: returns a JSON-friendly summary that goes into the report. */
+export type DomainProgram<Args = unknown, Result = unknown> = (ctx: DomainContext<Args>) => Result | Promise<Result>;
+
+/** Identity helper that gives a program's module its types. */
+export function defineProgram<Args = unknown, Result = unknown>(program: DomainProgram<Args, Result>): DomainProgram<Args, Result> {
+  return program;
+}
+
+/** What the domain worker sends its host (lifecycle only: never kernel state). */
+export type DomainEvent = { event: 'log'; message: string } | { event: 'publish'; value: unknown } | { event: 'result'; value: unknown };
+
+export interface DomainWorkerData {
+  name: string;
+  program: string;
+  args: unknown;
+  port: import('node:worker_threads').MessagePort;
+  signal: SharedArrayBuffer;
+}

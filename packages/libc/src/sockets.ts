@@ -1,0 +1,109 @@
+/**
+ * The BSD socket API that domain code sees, built once from a table of
+ * calls and offered twice: `SyncSockets` blocks the thread in each call,
+ * `AsyncSockets` returns promises. Failures throw SyscallError with the
+ * errno (`err.code === 'EAGAIN'`), as Node's own system errors do.
+ */
+import { SYS, type DomainAccounting, type GetsocknameResult, type RecvfromResult, type SockAddr } from '@moat/abi';
+import type { Channel } from './channel.js';
+
+export type { SockAddr };
+
+export interface Datagram {
+  data: Uint8Array;
+  from: SockAddr;
+  /** MSG_TRUNC: the datagram was longer than maxlen and the rest is gone. */
+  flags: number;
+}
+
+export interface PollFd {
+  handle: number;
+  events: number;
+}
+
+/** Each call: how its arguments become the syscall's, and how its result comes back. */
+const CALLS = {
+  null: { sys: SYS.null, args: () => [], result: (r: unknown) => r as number },
+  socket: {
+    sys: SYS.socket,
+    args: (domain: number, type: number, protocol = 0) => [domain, type, protocol],
+    result: (r: unknown) => r as number,
+  },
+  bind: { sys: SYS.bind, args: (h: number, addr: SockAddr) => [h, addr], result: () => undefined },
+  connect: { sys: SYS.connect, args: (h: number, addr: SockAddr) => [h, addr], result: () => undefined },
+  sendto: {
+    sys: SYS.sendto,
+    args: (h: number, data: Uint8Array, addr: SockAddr | null, flags = 0) => [h, data, flags, addr],
+    result: (r: unknown) => r as number,
+  },
+  send: { sys: SYS.sendto, args: (h: number, data: Uint8Array, flags = 0) => [h, data, flags, null], result: (r: unknown) => r as number },
+  recvfrom: {
+    sys: SYS.recvfrom,
+    args: (h: number, maxlen: number, flags = 0) => [h, maxlen, flags],
+    result: (r: unknown): Datagram => {
+      const [data, addr, port, flags] = r as RecvfromResult;
+      return { data, from: { addr, port }, flags };
+    },
+  },
+  recv: {
+    sys: SYS.recvfrom,
+    args: (h: number, maxlen: number, flags = 0) => [h, maxlen, flags],
+    result: (r: unknown) => (r as RecvfromResult)[0],
+  },
+  close: { sys: SYS.close, args: (h: number) => [h], result: () => undefined },
+  getsockname: { sys: SYS.getsockname, args: (h: number) => [h], result: (r: unknown): SockAddr => toAddr(r) },
+  getpeername: { sys: SYS.getpeername, args: (h: number) => [h], result: (r: unknown): SockAddr => toAddr(r) },
+  setsockopt: {
+    sys: SYS.setsockopt,
+    args: (h: number, level: number, name: number, value: number) => [h, level, name, value],
+    result: () => undefined,
+  },
+  getsockopt: { sys: SYS.getsockopt, args: (h: number, level: number, name: number) => [h, level, name], result: (r: unknown) => r as number },
+  fcntl: { sys: SYS.fcntl, args: (h: number, cmd: number, arg = 0) => [h, cmd, arg], result: (r: unknown) => r as number },
+  poll: {
+    sys: SYS.poll,
+    args: (fds: readonly PollFd[], timeoutMs: number) => [fds.map((f) => [f.handle, f.events]), timeoutMs],
+    result: (r: unknown) => r as number[],
+  },
+  grant: { sys: SYS.grant, args: (h: number, domain: string, rights: number) => [h, domain, rights], result: (r: unknown) => r as number },
+  revoke: { sys: SYS.revoke, args: (h: number, domain: string) => [h, domain], result: (r: unknown) => r as number },
+  stats: { sys: SYS.stats, args: () => [], result: (r: unknown) => r as DomainAccounting },
+} satisfies Record<string, { sys: number; args: (...a: any[]) => unknown[]; result: (r: unknown) => unknown }>;
+
+function toAddr(r: unknown): SockAddr {
+  const [addr, port] = r as GetsocknameResult;
+  return { addr, port };
+}
+
+type Calls = typeof CALLS;
+export type SyncSockets = { [K in keyof Calls]: (...a: Parameters<Calls[K]['args']>) => ReturnType<Calls[K]['result']> };
+export type AsyncSockets = { [K in keyof Calls]: (...a: Parameters<Calls[K]['args']>) => Promise<ReturnType<Calls[K]['result']>> };
+
+export function syncSockets(channel: Channel): SyncSockets {
+  const api: Record<string, unknown> = {};
+  for (const [name, c] of Object.entries(CALLS) as [string, Calls[keyof Calls]][]) {
+    api[name] = (...a: unknown[]) => c.result(channel.callSync(c.sys, (c.args as (...x: unknown[]) => unknown[])(...a)));
+  }
+  return api as SyncSockets;
+}
+
+export function asyncSockets(channel: Channel): AsyncSockets {
+  const api: Record<string, unknown> = {};
+  for (const [name, c] of Object.entries(CALLS) as [string, Calls[keyof Calls]][]) {
+    api[name] = async (...a: unknown[]) => c.result(await channel.callAsync(c.sys, (c.args as (...x: unknown[]) => unknown[])(...a)));
+  }
+  return api as AsyncSockets;
+}
+
+/** Runs `fn` and returns 0 when it succeeds or the errno it failed with; rethrows anything else. */
+export function errnoOf(fn: () => unknown): number {
+  try {
+    fn();
+    return 0;
+  } catch (err) {
+    if (err && typeof (err as { errno?: unknown }).errno === 'number' && (err as Error).name === 'SyscallError') {
+      return (err as { errno: number }).errno;
+    }
+    throw err;
+  }
+}

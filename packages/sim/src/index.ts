@@ -1,0 +1,3 @@
+export * from './machine.js';
+export * from './report.js';
+export * from './render.js';
