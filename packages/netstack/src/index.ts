@@ -7,3 +7,7 @@ export * from './wire/address.js';
 export * from './wire/checksum.js';
 export * from './wire/ipv4.js';
 export * from './wire/udp.js';
+export * from './wire/ethernet.js';
+export * from './wire/arp.js';
+export * from './wire/icmp.js';
+export * from './wire/tcp.js';
