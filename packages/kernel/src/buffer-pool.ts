@@ -7,7 +7,7 @@
 import type { PacketBuffer } from '@moat/netstack';
 import type { Account } from './account.js';
 
-const SIZE_CLASSES = [256, 2048, 16384, 65536];
+const SIZE_CLASSES = [256, 2048, 4096, 8192, 16384, 32768, 65536];
 /** Free blocks kept per class; beyond it released memory goes back to the JS heap. */
 const FREE_LIST_MAX = 256;
 
@@ -61,6 +61,11 @@ export class BufferPool {
         if (this.free[cls]!.length < FREE_LIST_MAX) this.free[cls]!.push(block);
       },
     };
+  }
+
+  /** Bytes a buffer of `length` would be charged (its size class), or Infinity if none fits. */
+  chargeFor(length: number): number {
+    return SIZE_CLASSES.find((size) => size >= length) ?? Infinity;
   }
 
   stats(): PoolStats {

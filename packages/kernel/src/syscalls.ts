@@ -43,6 +43,7 @@ const SOCK_NONBLOCK = O_NONBLOCK;
 const KNOWN_SEND_FLAGS = MSG_DONTWAIT;
 const KNOWN_RECV_FLAGS = MSG_DONTWAIT | MSG_PEEK;
 const MIN_RCVBUF = 2048;
+const UDP_IP_HEADERS = 28;
 
 function endpoint(addr: SockAddr): Endpoint {
   return { addr: parseIpv4Address(addr.addr), port: addr.port };
@@ -67,10 +68,14 @@ function takePendingError(s: KSocket): Done | null {
   return fail(errno);
 }
 
-function blockOr(k: Kernel, s: KSocket, flags: number, timeoutMs: number, attempt: () => Done | null): Outcome {
+/**
+ * Runs `attempt` now; if it would block, a non-blocking call fails with
+ * `wouldBlock` and a blocking one parks until it succeeds or its timeout.
+ */
+function blockOr(k: Kernel, s: KSocket, flags: number, timeoutMs: number, wouldBlock: number, attempt: () => Done | null): Outcome {
   const now = attempt();
   if (now) return now;
-  if (s.nonblocking || flags & MSG_DONTWAIT) return fail(Errno.EAGAIN);
+  if (s.nonblocking || flags & MSG_DONTWAIT) return fail(wouldBlock);
   return {
     blocked: {
       retry: attempt,
@@ -119,7 +124,9 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     const pending = takePendingError(s);
     if (pending) return pending;
     if ((data as Uint8Array).length > UDP_MAX_PAYLOAD) return fail(Errno.EMSGSIZE);
-    return blockOr(k, s, flags, s.sndtimeoMs, () => {
+    // A datagram larger than the domain's whole buffer share could never be sent: don't wait for it.
+    if (k.pool.chargeFor(data.length + UDP_IP_HEADERS) > d.account.limits.maxBufferBytes) return fail(Errno.ENOBUFS);
+    return blockOr(k, s, flags, s.sndtimeoMs, Errno.ENOBUFS, () => {
       if (s.closed) return fail(Errno.ECONNRESET);
       const sent = k.stack.udpSend(s.udp, data, dst, (n) => k.pool.allocate(n, d.account));
       if (sent.ok) return ok(data.length);
@@ -132,7 +139,7 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     const s = resolve(d, h, Rights.READ);
     if (isDone(s)) return s;
     if (flags & ~KNOWN_RECV_FLAGS) return fail(Errno.EINVAL);
-    return blockOr(k, s, flags, s.rcvtimeoMs, () => {
+    return blockOr(k, s, flags, s.rcvtimeoMs, Errno.EAGAIN, () => {
       if (s.closed) return fail(Errno.ECONNRESET);
       const pending = takePendingError(s);
       if (pending) return pending;

@@ -16,6 +16,12 @@ export interface OtaArgs {
   /** Chunks asked for at once. */
   window: number;
   timeoutMs: number;
+  /**
+   * A plugin (the third-party library) that the updater starts when its
+   * download begins and waits to hear back from before it lets go of its
+   * port, as an app would start a library it bundles. Null: none.
+   */
+  plugin: SockAddr | null;
 }
 
 export default defineProgram<OtaArgs>(({ sys, args, log }) => {
@@ -48,6 +54,15 @@ export default defineProgram<OtaArgs>(({ sys, args, log }) => {
   }
   log(`image of ${meta.size} bytes in ${meta.chunks} chunks`);
 
+  // Start the plugin on a socket of its own (the download socket only hears the server).
+  let plugin: number | undefined;
+  if (args.plugin) {
+    plugin = sys.socket(AF_INET, SOCK_DGRAM);
+    sys.connect(plugin, args.plugin);
+    sys.setsockopt(plugin, SOL_SOCKET, SO_RCVTIMEO, 10_000);
+    sys.send(plugin, encode(MSG_HELLO));
+  }
+
   const started = performance.now();
   const image = new Uint8Array(meta.size);
   const have = new Uint8Array(meta.chunks);
@@ -76,6 +91,17 @@ export default defineProgram<OtaArgs>(({ sys, args, log }) => {
       received++;
     }
   }
+  // Hold the port until the plugin says it is done with its start-up.
+  let pluginAnswered: boolean | undefined;
+  if (plugin !== undefined) {
+    try {
+      sys.recv(plugin, 16);
+      pluginAnswered = true;
+    } catch {
+      pluginAnswered = false;
+    }
+    sys.close(plugin);
+  }
   sys.send(s, encode(MSG_BYE));
   sys.close(s);
   const digest = createHash('sha256').update(image).digest();
@@ -89,6 +115,7 @@ export default defineProgram<OtaArgs>(({ sys, args, log }) => {
     timeouts,
     duplicates,
     foreignDatagrams: foreign,
+    pluginAnswered,
     sha256: digest.toString('hex'),
     intact,
   };

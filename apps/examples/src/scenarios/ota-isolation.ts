@@ -25,8 +25,9 @@ export interface OtaIsolationOptions {
 export const OTA_ISOLATION = {
   name: 'ota-isolation',
   description:
-    'An OTA updater downloads a firmware image over UDP from an update server while a hostile third-party library on the same machine ' +
-    'forges handles, sends malformed frames, tries to hijack ports, hoards sockets, floods the OTA port and finally crashes.',
+    'An OTA updater downloads a firmware image over UDP from an update server. When the download begins it starts a hostile ' +
+    'third-party library on the same machine, which tries to hijack ports, floods the OTA port with forged chunks, forges ' +
+    'handles, sends malformed frames, hoards sockets and finally crashes while holding sockets and buffers.',
 };
 
 const program = (name: string) => new URL(`../programs/${name}.js`, import.meta.url);
@@ -53,18 +54,25 @@ export async function runOtaIsolation(options: OtaIsolationOptions = {}): Promis
       args: { port: serverPort, imageBytes: o.imageBytes, chunkBytes: o.chunkBytes, seed: o.seed } satisfies UpdateServerArgs,
     });
     await server.waitForLog(/^serving/);
-    const ota = await machine.spawn({
-      name: 'ota',
-      program: program('ota'),
-      args: { server: { addr: '127.0.0.1', port: serverPort }, port: otaPort, window: o.window, timeoutMs: 100 } satisfies OtaArgs,
-    });
-    await ota.waitForLog(/^image of/);
+    const pluginPort = 6972;
     const thirdParty = await machine.spawn({
       name: 'third-party',
       program: program('third-party'),
-      args: { otaPort, serverPort, seed: o.seed, floodDatagrams: o.floodDatagrams, crash: true } satisfies ThirdPartyArgs,
+      args: { port: pluginPort, otaPort, serverPort, seed: o.seed, floodDatagrams: o.floodDatagrams, crash: true } satisfies ThirdPartyArgs,
       limits: { maxHandles: o.thirdPartyHandles, maxBufferBytes: 1 << 20 },
       resourceLimits: { maxOldGenerationSizeMb: 64 },
+    });
+    await thirdParty.waitForLog(/^loaded/);
+    const ota = await machine.spawn({
+      name: 'ota',
+      program: program('ota'),
+      args: {
+        server: { addr: '127.0.0.1', port: serverPort },
+        port: otaPort,
+        window: o.window,
+        timeoutMs: 100,
+        plugin: { addr: '127.0.0.1', port: pluginPort },
+      } satisfies OtaArgs,
     });
 
     let timer: NodeJS.Timeout | undefined;
@@ -131,9 +139,12 @@ function judge(
   const result = ota.value as { intact?: boolean; sha256?: string; bytes?: number; foreignDatagrams?: number } | undefined;
   const attempts = thirdReport.attempts;
   const breaches = attempts.reduce((n, a) => n + a.breaches, 0);
-  const hostileTries = attempts.filter((a) => a.name !== 'open sockets until refused' && a.name !== 'forged chunks to the OTA port');
+  // Attacks where any success is a breach (the others are judged by their own verdicts).
+  const unjudged = ['open sockets until refused', 'forged chunks to the OTA port', 'random frames'];
+  const hostileTries = attempts.filter((a) => !unjudged.includes(a.name));
   const hoard = attempts.find((a) => a.name === 'open sockets until refused');
   const flood = attempts.find((a) => a.name === 'forged chunks to the OTA port');
+  const random = attempts.find((a) => a.name === 'random frames');
   const final = third.final?.accounting;
   const noSocketDrops = kernel.stack['drop.udp.noSocket'] ?? 0;
   return [
@@ -168,11 +179,13 @@ function judge(
         final.handles + final.buffers + final.bufferBytes + final.sockets + final.pendingCalls === 0 &&
         kernel.leaks.length === 0 &&
         kernel.pool.inUseBuffers === 0 &&
-        kernel.internalErrors === 0,
+        kernel.internalErrors === 0 &&
+        (random?.tries ?? 0) > 0,
       detail:
         `third-party ${third.status}${third.error ? ` (${third.error})` : ''}; after release it holds ` +
         `${final?.handles ?? '?'} handles, ${final?.buffers ?? '?'} buffers; kernel: ${kernel.leaks.length} leaks, ` +
-        `${kernel.pool.inUseBuffers} buffers in use, ${kernel.internalErrors} internal errors, ${tallyCalls(thirdReport.calls).total} of its calls served`,
+        `${kernel.pool.inUseBuffers} buffers in use, ${kernel.internalErrors} internal errors after ${tallyCalls(thirdReport.calls).total} of its calls ` +
+        `(${random?.tries ?? 0} random frames among them)`,
     },
   ];
 }

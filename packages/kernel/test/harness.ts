@@ -1,0 +1,55 @@
+/** An in-process kernel with domains whose channel ends are plain functions, for unit tests. */
+import { decodeFrame, encodeRequest, SYS, type Reply, type SyscallName } from '@moat/abi';
+import { Kernel, type KernelOptions, type Limits } from '../src/index.js';
+
+export interface TestDomain {
+  name: string;
+  /** Sends a well-formed request and resolves with [errno, result]. */
+  call(name: SyscallName, ...args: unknown[]): Promise<[number, any]>;
+  /** Submits any message as it is; resolves with the next reply. */
+  raw(message: unknown): Promise<Reply>;
+  replies: Reply[];
+}
+
+export function kernelWithDomains(options: KernelOptions = {}) {
+  const kernel = new Kernel(options);
+  let nextId = 1;
+  const attach = (name: string, limits: Partial<Limits> = {}): TestDomain => {
+    const waiting = new Map<number, (r: Reply) => void>();
+    const anyReply: ((r: Reply) => void)[] = [];
+    const replies: Reply[] = [];
+    const d = kernel.attach(
+      name,
+      {
+        post(frame) {
+          const reply = decodeFrame(frame) as Reply;
+          replies.push(reply);
+          const w = waiting.get(reply[0]);
+          if (w) {
+            waiting.delete(reply[0]);
+            w(reply);
+          } else anyReply.shift()?.(reply);
+        },
+      },
+      limits,
+    );
+    return {
+      name,
+      replies,
+      call(sys, ...args) {
+        const id = nextId++;
+        return new Promise((resolve) => {
+          waiting.set(id, (r) => resolve([r[1], r[2]]));
+          kernel.submit(d, encodeRequest(id, SYS[sys], args));
+        });
+      },
+      raw(message) {
+        return new Promise((resolve) => {
+          anyReply.push(resolve);
+          kernel.submit(d, message);
+        });
+      },
+    };
+  };
+  return { kernel, attach };
+}
