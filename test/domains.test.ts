@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Errno } from '@moat/abi';
-import { Machine, type DomainHandle } from '@moat/sim';
+import { Machine } from '@moat/sim';
 
 const program = (name: string) => new URL(`./fixtures/programs/${name}.mjs`, import.meta.url);
 let machine: Machine | undefined;
