@@ -22,6 +22,7 @@ describe('ota-isolation', () => {
     expect(attempts['sendto on forged handles']!.outcomes).toEqual({ EBADF: 4107 + 12 });
     expect(attempts['bind the OTA and update-server ports']!.outcomes).toEqual({ EADDRINUSE: 4 });
     expect(attempts['malformed frames']!.outcomes.OK).toBeUndefined();
+    expect(attempts['read beyond a reply']!.outcomes).toEqual({ exact: attempts['malformed frames']!.tries });
     expect(byName['third-party']!.final).toEqual({ handles: 0, sockets: 0, buffers: 0, bufferBytes: 0, pendingCalls: 0 });
     expect(report.kernel.leaks).toEqual([]);
     const text = renderReport(report);

@@ -2,6 +2,12 @@
  * The frame codec. A request is the msgpack array [callId, sysno, ...args];
  * a reply is [callId, errno, result]. callId 0 is reserved for replies to
  * frames whose id could not be read.
+ *
+ * The encoders return a Uint8Array that owns exactly its bytes. msgpackr packs
+ * into a scratch buffer it reuses and returns a view of it; posting that view
+ * would clone (or transfer) the whole scratch buffer, earlier frames and all,
+ * so one domain could read bytes of another's replies. Note that a Node
+ * Buffer's slice() is a view too: the copy must be `new Uint8Array(view)`.
  */
 import { Packr } from 'msgpackr';
 
@@ -12,12 +18,14 @@ export const MAX_FRAME_BYTES = 1 << 20;
 export const MAX_CALL_ID = 0xffffffff;
 export const UNKNOWN_CALL_ID = 0;
 
-export function encodeRequest(callId: number, sysno: number, args: readonly unknown[]): Uint8Array {
-  return packr.pack([callId, sysno, ...args]);
+/** An exact, owned request frame, safe to post with its buffer transferred. */
+export function encodeRequest(callId: number, sysno: number, args: readonly unknown[]): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(packr.pack([callId, sysno, ...args]));
 }
 
-export function encodeReply(callId: number, errno: number, result?: unknown): Uint8Array {
-  return packr.pack(result === undefined ? [callId, errno] : [callId, errno, result]);
+/** An exact, owned reply frame, safe to post with its buffer transferred. */
+export function encodeReply(callId: number, errno: number, result?: unknown): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(packr.pack(result === undefined ? [callId, errno] : [callId, errno, result]));
 }
 
 /** Decodes any frame; throws on bytes that are not one msgpack value. */

@@ -214,8 +214,10 @@ export class Kernel {
   private serve(d: Domain, message: unknown): void {
     if (!(message instanceof Uint8Array)) return this.malformed(d, UNKNOWN_CALL_ID, 'frame is not a byte array', Errno.EINVAL);
     if (message.byteLength > MAX_FRAME_BYTES) return this.malformed(d, peekCallId(message), 'frame too large', Errno.EMSGSIZE);
-    // Invariant 3: decode only from the kernel's own copy, so nothing the domain does to its bytes afterwards counts.
-    const frame = message.slice();
+    // Invariant 3: decode only bytes no domain can change any more. A posted frame
+    // arrives cloned or transferred, so it is the kernel's alone; one in shared
+    // memory is still the domain's to change, and is copied first.
+    const frame = message.buffer instanceof SharedArrayBuffer ? message.slice() : message;
     let decoded: unknown;
     try {
       decoded = decodeFrame(frame);
@@ -260,9 +262,9 @@ export class Kernel {
 
   private reply(d: Domain, callId: number, done: Done): void {
     try {
-      // The encoder's output shares its scratch memory with earlier replies:
-      // post an exact copy, so a domain never receives a byte of another's reply.
-      d.port.post(encodeReply(callId, done.errno, done.errno === 0 ? done.result : undefined).slice());
+      // encodeReply returns an exact copy, never the encoder's scratch memory,
+      // so a domain never receives a byte of another's reply.
+      d.port.post(encodeReply(callId, done.errno, done.errno === 0 ? done.result : undefined));
     } finally {
       done.after?.();
     }

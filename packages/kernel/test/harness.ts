@@ -9,6 +9,8 @@ export interface TestDomain {
   /** Submits any message as it is; resolves with the next reply. */
   raw(message: unknown): Promise<Reply>;
   replies: Reply[];
+  /** Every reply frame exactly as the kernel posted it. */
+  frames: Uint8Array[];
 }
 
 export function kernelWithDomains(options: KernelOptions = {}) {
@@ -18,10 +20,12 @@ export function kernelWithDomains(options: KernelOptions = {}) {
     const waiting = new Map<number, (r: Reply) => void>();
     const anyReply: ((r: Reply) => void)[] = [];
     const replies: Reply[] = [];
+    const frames: Uint8Array[] = [];
     const d = kernel.attach(
       name,
       {
         post(frame) {
+          frames.push(frame);
           const reply = decodeFrame(frame) as Reply;
           replies.push(reply);
           const w = waiting.get(reply[0]);
@@ -36,6 +40,7 @@ export function kernelWithDomains(options: KernelOptions = {}) {
     return {
       name,
       replies,
+      frames,
       call(sys, ...args) {
         const id = nextId++;
         return new Promise((resolve) => {

@@ -299,3 +299,26 @@ describe('malformed input', () => {
     expect(oopses).toEqual(['a']);
   });
 });
+
+describe('confidentiality of replies', () => {
+  it('posts every reply in memory of its own, so no domain is handed bytes of another’s traffic', async () => {
+    const { attach } = kernelWithDomains();
+    const a = attach('a');
+    const b = attach('b');
+    const marker = new Uint8Array(4000).fill(0x5a);
+    const s = await udp(a, 8100);
+    for (let i = 0; i < 20; i++) {
+      await a.call('sendto', s, marker, 0, lo(8100));
+      await a.call('recvfrom', s, 4000, 0);
+      await b.call('null');
+      await b.raw('garbage');
+    }
+    for (const d of [a, b]) {
+      for (const frame of d.frames) {
+        expect(frame.byteOffset).toBe(0);
+        expect(frame.byteLength).toBe(frame.buffer.byteLength);
+      }
+    }
+    expect(b.frames.some((f) => f.includes(0x5a))).toBe(false);
+  });
+});

@@ -34,8 +34,7 @@ export class Channel {
   /** Performs a syscall, blocking this thread until the kernel answers. Throws SyscallError on failure. */
   callSync(sysno: number, args: readonly unknown[]): unknown {
     const id = this.allocateId();
-    const reply = this.exchangeSync(encodeRequest(id, sysno, args), id);
-    return this.unwrap(sysno, reply);
+    return this.unwrap(sysno, this.exchangeSync(encodeRequest(id, sysno, args), id)[1]);
   }
 
   /** Performs a syscall without blocking; the promise rejects with SyscallError on failure. */
@@ -55,7 +54,12 @@ export class Channel {
    * the kernel could read from the frame.
    */
   rawSync(frame: unknown): Reply {
-    return this.exchangeSync(frame, UNKNOWN_CALL_ID, true);
+    return this.exchangeSync(frame, UNKNOWN_CALL_ID, true)[1];
+  }
+
+  /** As rawSync, but returns the reply exactly as it arrived, undecoded (to inspect what a domain is handed). */
+  rawSyncBytes(frame: unknown): Uint8Array {
+    return this.exchangeSync(frame, UNKNOWN_CALL_ID, true)[0];
   }
 
   /** Posts arbitrary bytes or values as they are (shared memory included) and does not wait. */
@@ -76,21 +80,22 @@ export class Channel {
     return id;
   }
 
-  private post(frame: Uint8Array): void {
-    // The encoder's output is a view into its scratch memory: send exactly the frame.
-    const exact = frame.slice();
-    this.port.postMessage(exact, [exact.buffer]);
+  /** Posts an owned frame from encodeRequest, transferring (not copying) its memory. */
+  private post(frame: Uint8Array<ArrayBuffer>): void {
+    this.port.postMessage(frame, [frame.buffer]);
   }
 
-  private exchangeSync(frame: unknown, id: number, raw = false): Reply {
+  /** Posts a frame and blocks until the reply to `id` (or, raw, the next reply no async call awaits) arrives. */
+  private exchangeSync(frame: unknown, id: number, raw = false): [bytes: Uint8Array, reply: Reply] {
     let seen = Atomics.load(this.wake, 0);
     if (raw) this.port.postMessage(frame);
-    else this.post(frame as Uint8Array);
+    else this.post(frame as Uint8Array<ArrayBuffer>);
     for (;;) {
       const message = receiveMessageOnPort(this.port);
       if (message) {
-        const reply = decodeFrame(message.message as Uint8Array) as Reply;
-        if (reply[0] === id || (raw && !this.pending.has(reply[0]))) return reply;
+        const bytes = message.message as Uint8Array;
+        const reply = decodeFrame(bytes) as Reply;
+        if (reply[0] === id || (raw && !this.pending.has(reply[0]))) return [bytes, reply];
         this.dispatch(reply); // an async call's answer that arrived meanwhile
         continue;
       }

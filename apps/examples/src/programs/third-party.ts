@@ -8,7 +8,7 @@
  * sockets and buffers. Each attempt's result is tallied; a breach is a
  * success where isolation demands a refusal.
  */
-import { encodeRequest, SYS } from '@moat/abi';
+import { decodeFrame, encodeRequest, SYS } from '@moat/abi';
 import { AF_INET, errnoName, errnoOf, MSG_DONTWAIT, SOCK_DGRAM, type DomainContext, type SockAddr } from '@moat/libc';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { encodeChunk } from './protocol.js';
@@ -40,12 +40,14 @@ export default async function thirdParty({ sys, channel, args, log, publish }: D
     attempts.push(a);
     return a;
   };
-  const tally = (a: Attempt, errno: number, breach: boolean) => {
-    const key = errno === 0 ? 'OK' : errnoName(errno);
+  const note = (a: Attempt, outcome: string, breach: boolean) => {
     a.tries++;
-    a.outcomes[key] = (a.outcomes[key] ?? 0) + 1;
-    if (breach && errno === 0) a.breaches++;
+    a.outcomes[outcome] = (a.outcomes[outcome] ?? 0) + 1;
+    if (breach) a.breaches++;
   };
+  /** `successIsBreach`: the call must be refused, so an OK result is a breach. */
+  const tally = (a: Attempt, errno: number, successIsBreach: boolean) =>
+    note(a, errno === 0 ? 'OK' : errnoName(errno), successIsBreach && errno === 0);
   const target: SockAddr = { addr: '127.0.0.1', port: args.otaPort };
   const payload = new Uint8Array(64).fill(0x41);
 
@@ -126,10 +128,16 @@ export default async function thirdParty({ sys, channel, args, log, publish }: D
     [{ callId: 84, sysno: 0 }, 0],
     [new Uint8Array(new SharedArrayBuffer(16)), 0],
   );
+  // Every reply is also searched for bytes beyond its own: memory the kernel
+  // handed over with a reply would carry other domains' traffic.
+  const extra = attempt('read beyond a reply', 'memory behind each reply this domain received (the OTA image travels through the same kernel)');
   for (const [frame, id] of frames) {
-    const [replyId, errno] = channel.rawSync(frame);
+    const bytes = channel.rawSyncBytes(frame);
+    const [replyId, errno] = decodeFrame(bytes) as [number, number];
     if (replyId !== id && id !== 0) log(`kernel answered frame ${id} as ${replyId}`);
     tally(malformed, errno, true);
+    const beyond = bytes.buffer.byteLength - bytes.byteLength;
+    note(extra, beyond > 0 ? `${beyond} bytes beyond` : 'exact', beyond > 0);
   }
 
   // 6. Sockets until the kernel refuses: only this domain's quota may run out.

@@ -159,7 +159,7 @@ function judge(
     {
       name: 'Every hostile call refused',
       pass: hostileTries.length > 0 && breaches === 0 && hostileTries.every((a) => a.tries > 0 && !a.outcomes.OK),
-      detail: `${hostileTries.reduce((n, a) => n + a.tries, 0)} forged-handle, malformed-frame and port-hijack calls, ${breaches} succeeded`,
+      detail: `${hostileTries.reduce((n, a) => n + a.tries, 0)} port-hijack, stale and forged-handle, malformed-frame and reply-memory probes, ${breaches} breached`,
     },
     {
       name: 'Socket hoarding contained',
