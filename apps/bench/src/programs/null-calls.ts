@@ -1,0 +1,24 @@
+/**
+ * A domain that makes null syscalls to its kernel and times them: the cost
+ * of the syscall channel itself (encode, post, validate, schedule, reply,
+ * wake), since the kernel does nothing for the call.
+ */
+import { defineProgram } from '@moat/libc';
+import { throughput, timeAsync, timeSync, type ThroughputPlan } from '../measure.js';
+
+export type NullCallsArgs =
+  | { mode: 'sync'; warmup: number; iterations: number }
+  | { mode: 'async'; warmup: number; iterations: number }
+  | ({ mode: 'in-flight' } & ThroughputPlan);
+
+/** Returns latency samples in µs (sync, async) or calls/s per trial (in-flight). */
+export default defineProgram<NullCallsArgs, Float64Array | number[]>(async ({ sys, async: net, args }) => {
+  switch (args.mode) {
+    case 'sync':
+      return timeSync(args.warmup, args.iterations, () => sys.null());
+    case 'async':
+      return timeAsync(args.warmup, args.iterations, () => net.null());
+    case 'in-flight':
+      return throughput(args, () => net.null());
+  }
+});

@@ -1,0 +1,69 @@
+/** Presenting a run: the machine it ran on, the JSON record and the table. */
+import os from 'node:os';
+import type { Figure, Measure, Plan } from './figures.js';
+
+export interface MachineDescription {
+  cpu: string;
+  cores: number;
+  memoryBytes: number;
+  node: string;
+  platform: string;
+  hostname: string;
+}
+
+export interface BenchReport {
+  date: string;
+  quick: boolean;
+  durationMs: number;
+  machine: MachineDescription;
+  /** Iterations, windows and passes: runs are comparable only under the same plan. */
+  plan: Plan;
+  figures: Figure[];
+}
+
+export function describeMachine(): MachineDescription {
+  return {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    memoryBytes: os.totalmem(),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    hostname: os.hostname(),
+  };
+}
+
+function number(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
+  return n >= 100 ? n.toFixed(0) : n.toFixed(1);
+}
+
+function cell(m: Measure): string {
+  if (m.unit === 'µs') return `${m.median.toFixed(1)} µs (p99 ${m.p99!.toFixed(1)})`;
+  if (m.unit === 'MB/s') {
+    const delivered = `${(m.deliveredFraction! * 100).toFixed(m.deliveredFraction === 1 ? 0 : 1)}% delivered`;
+    return `${number(m.median)} MB/s, ${number(m.datagramsPerSec!)} dgram/s, ${delivered}`;
+  }
+  return `${number(m.median)} ${m.unit}`;
+}
+
+export function renderTable(report: BenchReport): string {
+  const rows = [
+    ['Moat figure', 'Moat', 'Baseline (same run)', 'Baseline', 'Moat/baseline'],
+    ...report.figures.map((f) => [f.figure, cell(f.moat), f.baseline.name, cell(f.baseline), `${f.ratio.toFixed(2)}x`]),
+  ];
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  const line = (r: string[]) => r.map((s, c) => (c === r.length - 1 ? s.padStart(widths[c]!) : s.padEnd(widths[c]!))).join('  ');
+  const m = report.machine;
+  return [
+    `Moat bench, ${report.date}${report.quick ? ' (--quick: few iterations, a smoke test)' : ''}`,
+    `${m.cpu}, ${m.cores} cores, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Node ${m.node}, ${m.platform}`,
+    '',
+    line(rows[0]!),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.slice(1).map(line),
+    '',
+    'Medians (latency: µs per round trip, p99 beside; throughput: per second). Ratio = Moat median / baseline median:',
+    'above 1 Moat is slower for latencies; below 1 Moat is slower for throughputs.',
+  ].join('\n');
+}
