@@ -5,6 +5,13 @@ export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 export const IPPROTO_UDP = 17;
 export const IPPROTO_TCP = 6;
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_IP = 0;
+
+/** IP_MTU_DISCOVER (level IPPROTO_IP): DO sets DF and refuses what exceeds the MTU; DONT fragments (the default here). */
+export const IP_MTU_DISCOVER = 10;
+export const IP_PMTUDISC_DONT = 0;
+export const IP_PMTUDISC_DO = 2;
 
 export const SOL_SOCKET = 1;
 export const SO_ERROR = 4;

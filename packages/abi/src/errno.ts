@@ -31,6 +31,7 @@ export const Errno = {
   ENOTCONN: 107,
   ETIMEDOUT: 110,
   ECONNREFUSED: 111,
+  EHOSTUNREACH: 113,
   EALREADY: 114,
   EINPROGRESS: 115,
 } as const;
@@ -75,6 +76,7 @@ const messages: Record<ErrnoName, string> = {
   ENOTCONN: 'Transport endpoint is not connected',
   ETIMEDOUT: 'Connection timed out',
   ECONNREFUSED: 'Connection refused',
+  EHOSTUNREACH: 'No route to host',
   EALREADY: 'Operation already in progress',
   EINPROGRESS: 'Operation now in progress',
 };

@@ -67,12 +67,12 @@ export const SYSCALLS = {
   sendto: {
     no: 4,
     args: Type.Tuple([Handle, Type.Uint8Array({ title: 'data' }), Int('flags'), Type.Union([SockAddrSchema, Type.Null()])]),
-    errors: [...HANDLE_ERRORS, 'EDESTADDRREQ', 'EMSGSIZE', 'ENOBUFS', 'EAGAIN', 'ENETUNREACH', 'ECONNREFUSED', 'ECONNRESET'],
+    errors: [...HANDLE_ERRORS, 'EDESTADDRREQ', 'EMSGSIZE', 'ENOBUFS', 'EAGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNREFUSED', 'ECONNRESET'],
   },
   recvfrom: {
     no: 5,
     args: Type.Tuple([Handle, Type.Integer({ title: 'maxlen', minimum: 0, maximum: 0x7fffffff }), Int('flags')]),
-    errors: [...HANDLE_ERRORS, 'EAGAIN', 'ECONNREFUSED', 'ECONNRESET'],
+    errors: [...HANDLE_ERRORS, 'EAGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNREFUSED', 'ECONNRESET'],
   },
   close: { no: 6, args: Type.Tuple([Handle]), errors: ['EBADF'] },
   getsockname: { no: 7, args: Type.Tuple([Handle]), errors: [...HANDLE_ERRORS] },

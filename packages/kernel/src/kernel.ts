@@ -18,17 +18,49 @@ import {
   UNKNOWN_CALL_ID,
   type DomainAccounting,
 } from '@moat/abi';
-import { LoopbackDevice, parseIpv4Address, Stack } from '@moat/netstack';
-import { DEFAULT_LIMITS, type Limits } from './account.js';
+import {
+  LoopbackDevice,
+  parseIpv4Address,
+  parseMacAddress,
+  PCAP_LINKTYPE_ETHERNET,
+  PCAP_LINKTYPE_RAW,
+  Stack,
+  type Device,
+} from '@moat/netstack';
+import { join } from 'node:path';
+import { Account, DEFAULT_LIMITS, type Limits } from './account.js';
+import { CapturedDevice, PcapFile } from './drivers/capture.js';
+import { EthernetPort, type Wire } from './drivers/ethernet-port.js';
 import { BufferPool, type PoolStats } from './buffer-pool.js';
 import { Domain, type CallOutcomes, type DomainPort } from './domain.js';
 import type { KSocket } from './ksocket.js';
 import { fail, type Blocked, type Done } from './outcome.js';
 import { HANDLERS } from './syscalls.js';
 
+/** An Ethernet interface of the machine; its wire is attached later (`attachWire`). */
+export interface InterfaceSpec {
+  name: string;
+  /** Address and prefix, e.g. '10.0.0.1/24'. */
+  addr: string;
+  /** e.g. '02:00:00:00:00:01'. */
+  mac: string;
+  /** IP MTU (Ethernet payload), default 1500. */
+  mtu?: number;
+}
+
 export interface KernelOptions {
   /** Total bytes of packet buffers (all domains). */
   poolBytes?: number;
+  /** Ethernet interfaces besides loopback (127.0.0.1/8, always there). */
+  interfaces?: InterfaceSpec[];
+  /** The default route's gateway. */
+  gateway?: string;
+  /** Write one pcap file per interface (`<machine>-<iface>.pcap`) into this folder. */
+  captureDir?: string;
+  /** Names capture files. */
+  machineName?: string;
+  /** Bytes of buffers the stack may hold for what it sends of its own accord (ARP, ICMP). */
+  stackBufferBytes?: number;
   /** Requests served from one domain before the next domain's turn (invariant 7). */
   batchPerDomain?: number;
   /** Malformed frames after which a domain is reported for killing (0: never). */
@@ -54,8 +86,20 @@ export interface DomainStats {
   malformed: number;
 }
 
+export interface InterfaceStats {
+  name: string;
+  addr: string;
+  counters: Record<string, number>;
+  /** The attached wire's statistics (for a simulated link: this direction's faults). */
+  wire?: Record<string, number>;
+  capture?: { path: string; records: number };
+}
+
 export interface KernelStats {
   domains: DomainStats[];
+  interfaces: InterfaceStats[];
+  /** What the stack itself holds (ARP and ICMP packets): its own account. */
+  stackAccount: DomainAccounting;
   pool: PoolStats;
   stack: Record<string, number>;
   /** Domains whose release left something behind: must stay 0. */
@@ -67,9 +111,19 @@ export interface KernelStats {
   lastMalformed?: string;
 }
 
+interface Port {
+  spec: InterfaceSpec;
+  device: EthernetPort;
+  capture?: PcapFile;
+}
+
 export class Kernel {
-  readonly stack = new Stack();
+  readonly stack: Stack;
   readonly pool: BufferPool;
+  private readonly stackAccount: Account;
+  private readonly ports = new Map<string, Port>();
+  private loopbackCapture: PcapFile | undefined;
+  private stackDeadline: number | undefined;
   readonly now: () => number;
   private readonly domains = new Map<string, Domain>();
   private readonly departed: Domain[] = [];
@@ -88,12 +142,38 @@ export class Kernel {
     this.pool = new BufferPool(options.poolBytes);
     this.now = options.now ?? (() => performance.now());
     this.batch = options.batchPerDomain ?? 16;
-    this.stack.addInterface({
-      name: 'lo',
-      device: new LoopbackDevice(),
-      addr: parseIpv4Address('127.0.0.1'),
-      prefixLength: 8,
-    });
+    this.stackAccount = new Account({ maxHandles: 0, maxPendingCalls: 0, maxBufferBytes: options.stackBufferBytes ?? 1 << 20 });
+    this.stack = new Stack({ now: this.now, allocate: (n) => this.pool.allocate(n, this.stackAccount) });
+    const capture = (iface: string, linktype: number) =>
+      options.captureDir ? new PcapFile(join(options.captureDir, `${options.machineName ?? 'machine'}-${iface}.pcap`), linktype) : undefined;
+    let loopback: Device = new LoopbackDevice();
+    this.loopbackCapture = capture('lo', PCAP_LINKTYPE_RAW);
+    if (this.loopbackCapture) loopback = new CapturedDevice(loopback, this.loopbackCapture);
+    this.stack.addInterface({ name: 'lo', device: loopback, addr: parseIpv4Address('127.0.0.1'), prefixLength: 8 });
+    for (const spec of options.interfaces ?? []) {
+      const [addr, prefix] = spec.addr.split('/');
+      const device = new EthernetPort(spec.mtu ?? 1500, () => this.schedule());
+      const port: Port = { spec, device, capture: capture(spec.name, PCAP_LINKTYPE_ETHERNET) };
+      if (port.capture) device.tap = (frame) => port.capture!.write(frame);
+      this.stack.addInterface({ name: spec.name, device, addr: parseIpv4Address(addr!), prefixLength: Number(prefix ?? 24), mac: parseMacAddress(spec.mac) });
+      this.ports.set(spec.name, port);
+    }
+    if (options.gateway) this.stack.gateway = parseIpv4Address(options.gateway);
+  }
+
+  /** The device of an Ethernet interface, which a wire delivers its frames to. */
+  portOf(iface: string): EthernetPort {
+    const port = this.ports.get(iface);
+    if (!port) throw new Error(`no interface named ${iface}`);
+    return port.device;
+  }
+
+  /** Connects an interface to its wire, replacing (and closing) any before. */
+  attachWire(iface: string, wire: Wire): void {
+    const device = this.portOf(iface);
+    device.wire?.close();
+    device.wire = wire;
+    this.schedule();
   }
 
   domain(name: string): Domain | undefined {
@@ -158,7 +238,7 @@ export class Kernel {
   destroySocket(s: KSocket): void {
     if (s.closed) return;
     s.closed = true;
-    this.stack.udpClose(s.udp);
+    this.stack.close(s.sock);
     s.owner.account.sockets--;
     for (const [handle, entry] of [...s.owner.table.entries()]) {
       if (entry.object === s) s.owner.table.remove(handle);
@@ -170,6 +250,14 @@ export class Kernel {
   stats(): KernelStats {
     return {
       domains: [...this.domains.values(), ...this.departed].map((d) => this.domainStats(d)),
+      interfaces: [...this.ports.values()].map(({ spec, device, capture }) => ({
+        name: spec.name,
+        addr: spec.addr,
+        counters: { ...device.counters },
+        wire: device.wire?.stats(),
+        capture: capture && { path: capture.path, records: capture.records },
+      })),
+      stackAccount: this.stackAccount.snapshot(),
       pool: this.pool.stats(),
       stack: this.stack.counters.snapshot(),
       leaks: [...this.leaks],
@@ -179,10 +267,15 @@ export class Kernel {
     };
   }
 
-  /** Stops the kernel's timer; pending calls stay unanswered (their domains are gone with it). */
+  /** Stops the kernel's timer, closes wires and capture files; pending calls stay unanswered (their domains are gone with it). */
   shutdown(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    for (const { device, capture } of this.ports.values()) {
+      device.wire?.close();
+      capture?.close();
+    }
+    this.loopbackCapture?.close();
   }
 
   // ---- serving ---------------------------------------------------------
@@ -196,6 +289,7 @@ export class Kernel {
   /** Serves queued requests round-robin, a batch per domain per turn, so no domain starves another. */
   private drain(): void {
     this.scheduled = false;
+    this.pumpStack(); // frames may have arrived from a wire
     let rounds = 0;
     while (this.runnable.length > 0 && rounds++ < 64) {
       const turn = this.runnable.splice(0);
@@ -249,7 +343,7 @@ export class Kernel {
     if ('blocked' in outcome) {
       d.account.pendingCalls++;
       this.parked.push({ ...outcome.blocked, domain: d, callId, syscall: name });
-      this.armTimer();
+      if (outcome.blocked.deadline !== undefined && outcome.blocked.deadline < this.timerAt) this.armTimer();
       return;
     }
     this.finish(d, callId, name, outcome);
@@ -281,9 +375,20 @@ export class Kernel {
 
   // ---- the stack and blocked calls ------------------------------------
 
+  /** Lets the stack process what arrived, the wires send what is due, and parked calls finish. */
   private pumpStack(): void {
-    this.stack.poll(this.now());
+    this.pollStack();
     this.retryParked();
+    this.armTimer();
+  }
+
+  private pollStack(): void {
+    const now = this.now();
+    this.stackDeadline = this.stack.poll(now);
+    for (const { device } of this.ports.values()) {
+      const due = device.wire?.flush(now);
+      if (due !== undefined && (this.stackDeadline === undefined || due < this.stackDeadline)) this.stackDeadline = due;
+    }
   }
 
   /** Finishes every parked call that can now finish; a finished send may queue frames that finish others. */
@@ -310,12 +415,13 @@ export class Kernel {
         p.domain.account.pendingCalls--;
         this.finish(p.domain, p.callId, p.syscall, done);
       }
-      if (progress) this.stack.poll(this.now());
+      if (progress) this.pollStack();
     }
   }
 
+  /** One timer for the earliest of: a parked call's timeout, the stack's deadline, a wire's next delivery. */
   private armTimer(): void {
-    let next = Infinity;
+    let next = this.stackDeadline ?? Infinity;
     for (const p of this.parked) if (p.deadline !== undefined && p.deadline < next) next = p.deadline;
     if (next === this.timerAt) return;
     clearTimeout(this.timer);
@@ -333,7 +439,7 @@ export class Kernel {
       this.finish(p.domain, p.callId, p.syscall, p.onTimeout);
       return false;
     });
-    this.armTimer();
+    this.pumpStack();
   }
 
   private domainStats(d: Domain): DomainStats {

@@ -1,5 +1,5 @@
 /** The kernel's socket object: never leaves the kernel; domains hold handles to it. */
-import type { UdpSocket } from '@moat/netstack';
+import type { DatagramSocket } from '@moat/netstack';
 import type { Domain } from './domain.js';
 
 let nextSocketId = 1;
@@ -17,6 +17,6 @@ export class KSocket {
 
   constructor(
     readonly owner: Domain,
-    readonly udp: UdpSocket,
+    readonly sock: DatagramSocket,
   ) {}
 }

@@ -8,7 +8,12 @@ import {
   Errno,
   F_GETFL,
   F_SETFL,
+  IPPROTO_ICMP,
+  IPPROTO_IP,
   IPPROTO_UDP,
+  IP_MTU_DISCOVER,
+  IP_PMTUDISC_DO,
+  IP_PMTUDISC_DONT,
   MSG_DONTWAIT,
   MSG_PEEK,
   MSG_TRUNC,
@@ -62,9 +67,9 @@ const isDone = (x: KSocket | Done): x is Done => !(x instanceof KSocket);
 
 /** A pending ICMP error is reported once, by the next call that can report it. */
 function takePendingError(s: KSocket): Done | null {
-  if (!s.udp.pendingError) return null;
-  const errno = Errno[s.udp.pendingError];
-  s.udp.pendingError = null;
+  if (!s.sock.pendingError) return null;
+  const errno = Errno[s.sock.pendingError];
+  s.sock.pendingError = null;
   return fail(errno);
 }
 
@@ -92,8 +97,10 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     if (family !== AF_INET) return fail(Errno.EAFNOSUPPORT);
     const base = type & ~SOCK_NONBLOCK;
     if (base === SOCK_STREAM) return fail(Errno.EPROTONOSUPPORT); // TCP arrives with the stream-socket issue
-    if (base !== SOCK_DGRAM || (protocol !== 0 && protocol !== IPPROTO_UDP)) return fail(Errno.EPROTONOSUPPORT);
-    const s = new KSocket(d, k.stack.udpSocket((n) => k.pool.allocate(n, d.account)));
+    if (base !== SOCK_DGRAM || (protocol !== 0 && protocol !== IPPROTO_UDP && protocol !== IPPROTO_ICMP)) return fail(Errno.EPROTONOSUPPORT);
+    const allocate = (n: number) => k.pool.allocate(n, d.account);
+    // SOCK_DGRAM with IPPROTO_ICMP is Linux's unprivileged ping socket.
+    const s = new KSocket(d, protocol === IPPROTO_ICMP ? k.stack.pingSocket(allocate) : k.stack.udpSocket(allocate));
     s.nonblocking = (type & SOCK_NONBLOCK) !== 0;
     const handle = d.table.insert({ object: s, rights: Rights.READ | Rights.WRITE | Rights.CONTROL | Rights.GRANT });
     if (handle === null) return fail(Errno.EMFILE);
@@ -104,14 +111,14 @@ export const HANDLERS: Record<SyscallName, Handler> = {
   bind(k, d, [h, addr]) {
     const s = resolve(d, h, Rights.CONTROL);
     if (isDone(s)) return s;
-    const err = k.stack.udpBind(s.udp, endpoint(addr));
+    const err = k.stack.bind(s.sock, endpoint(addr));
     return err ? fail(Errno[err]) : ok();
   },
 
   connect(k, d, [h, addr]) {
     const s = resolve(d, h, Rights.CONTROL);
     if (isDone(s)) return s;
-    const err = k.stack.udpConnect(s.udp, endpoint(addr));
+    const err = k.stack.connect(s.sock, endpoint(addr));
     return err ? fail(Errno[err]) : ok();
   },
 
@@ -119,7 +126,7 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     const s = resolve(d, h, Rights.WRITE);
     if (isDone(s)) return s;
     if (flags & ~KNOWN_SEND_FLAGS) return fail(Errno.EINVAL);
-    const dst = addr ? endpoint(addr) : s.udp.remote;
+    const dst = addr ? endpoint(addr) : s.sock.remote;
     if (!dst) return fail(Errno.EDESTADDRREQ);
     const pending = takePendingError(s);
     if (pending) return pending;
@@ -128,7 +135,7 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     if (k.pool.chargeFor(data.length + UDP_IP_HEADERS) > d.account.limits.maxBufferBytes) return fail(Errno.ENOBUFS);
     return blockOr(k, s, flags, s.sndtimeoMs, Errno.ENOBUFS, () => {
       if (s.closed) return fail(Errno.ECONNRESET);
-      const sent = k.stack.udpSend(s.udp, data, dst, (n) => k.pool.allocate(n, d.account));
+      const sent = k.stack.send(s.sock, data, dst, (n) => k.pool.allocate(n, d.account));
       if (sent.ok) return ok(data.length);
       // No buffer now: a blocking socket waits for one, as the issue's ENOBUFS rule allows.
       return sent.errno === 'ENOBUFS' ? null : fail(Errno[sent.errno]);
@@ -143,7 +150,7 @@ export const HANDLERS: Record<SyscallName, Handler> = {
       if (s.closed) return fail(Errno.ECONNRESET);
       const pending = takePendingError(s);
       if (pending) return pending;
-      const head = flags & MSG_PEEK ? s.udp.peek() : s.udp.dequeue();
+      const head = flags & MSG_PEEK ? s.sock.peek() : s.sock.dequeue();
       if (!head) return null;
       const bytes = head.buffer.bytes;
       const truncated = bytes.length > maxlen;
@@ -171,25 +178,30 @@ export const HANDLERS: Record<SyscallName, Handler> = {
   getsockname(_k, d, [h]) {
     const s = resolve(d, h, 0);
     if (isDone(s)) return s;
-    const local = s.udp.local ?? { addr: 0, port: 0 };
+    const local = s.sock.local ?? { addr: 0, port: 0 };
     return ok([formatIpv4Address(local.addr), local.port]);
   },
 
   getpeername(_k, d, [h]) {
     const s = resolve(d, h, 0);
     if (isDone(s)) return s;
-    if (!s.udp.remote) return fail(Errno.ENOTCONN);
-    return ok([formatIpv4Address(s.udp.remote.addr), s.udp.remote.port]);
+    if (!s.sock.remote) return fail(Errno.ENOTCONN);
+    return ok([formatIpv4Address(s.sock.remote.addr), s.sock.remote.port]);
   },
 
   setsockopt(_k, d, [h, level, name, value]) {
     const s = resolve(d, h, Rights.CONTROL);
     if (isDone(s)) return s;
+    if (level === IPPROTO_IP && name === IP_MTU_DISCOVER) {
+      if (value !== IP_PMTUDISC_DO && value !== IP_PMTUDISC_DONT) return fail(Errno.EINVAL);
+      s.sock.dontFragment = value === IP_PMTUDISC_DO;
+      return ok();
+    }
     if (level !== SOL_SOCKET) return fail(Errno.ENOPROTOOPT);
     switch (name) {
       case SO_RCVBUF:
         if (value < 0) return fail(Errno.EINVAL);
-        s.udp.rcvbuf = Math.max(MIN_RCVBUF, Math.min(value, d.account.limits.maxBufferBytes));
+        s.sock.rcvbuf = Math.max(MIN_RCVBUF, Math.min(value, d.account.limits.maxBufferBytes));
         return ok();
       case SO_SNDBUF:
         if (value < 0) return fail(Errno.EINVAL);
@@ -209,10 +221,11 @@ export const HANDLERS: Record<SyscallName, Handler> = {
   getsockopt(_k, d, [h, level, name]) {
     const s = resolve(d, h, 0);
     if (isDone(s)) return s;
+    if (level === IPPROTO_IP && name === IP_MTU_DISCOVER) return ok(s.sock.dontFragment ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT);
     if (level !== SOL_SOCKET) return fail(Errno.ENOPROTOOPT);
     switch (name) {
       case SO_RCVBUF:
-        return ok(s.udp.rcvbuf);
+        return ok(s.sock.rcvbuf);
       case SO_SNDBUF:
         return ok(s.sndbuf);
       case SO_RCVTIMEO:
@@ -220,8 +233,8 @@ export const HANDLERS: Record<SyscallName, Handler> = {
       case SO_SNDTIMEO:
         return ok(s.sndtimeoMs);
       case SO_ERROR: {
-        const pending = s.udp.pendingError;
-        s.udp.pendingError = null;
+        const pending = s.sock.pendingError;
+        s.sock.pendingError = null;
         return ok(pending ? Errno[pending] : 0);
       }
       default:
@@ -248,8 +261,8 @@ export const HANDLERS: Record<SyscallName, Handler> = {
         if (!entry) return ready++, POLLNVAL;
         const s = entry.object;
         let r = 0;
-        if (s.closed || s.udp.pendingError) r |= POLLERR;
-        if (entry.rights & Rights.READ && s.udp.queuedDatagrams > 0) r |= POLLIN & events;
+        if (s.closed || s.sock.pendingError) r |= POLLERR;
+        if (entry.rights & Rights.READ && s.sock.queuedDatagrams > 0) r |= POLLIN & events;
         if (entry.rights & Rights.WRITE && s.owner.account.bufferBytes < s.owner.account.limits.maxBufferBytes) r |= POLLOUT & events;
         if (r) ready++;
         return r;

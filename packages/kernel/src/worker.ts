@@ -4,19 +4,25 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Kernel } from './kernel.js';
+import { SimWire } from './drivers/sim-wire.js';
+import { UdpWire } from './drivers/udp-wire.js';
 import type { ControlReply, ControlRequest, KernelWorkerData } from './control.js';
 
 if (!parentPort) throw new Error('@moat/kernel/worker must run in a worker thread');
 const host = parentPort;
 const config = (workerData ?? {}) as KernelWorkerData;
 const kernel = new Kernel({
+  machineName: config.machineName,
   poolBytes: config.poolBytes,
   malformedLimit: config.malformedLimit,
+  interfaces: config.interfaces,
+  gateway: config.gateway,
+  captureDir: config.captureDir,
   onOops: (domain, reason) => host.postMessage({ event: 'oops', domain, reason } satisfies ControlReply),
 });
 const ports = new Map<string, MessagePort>();
 
-host.on('message', (req: ControlRequest) => {
+host.on('message', async (req: ControlRequest) => {
   try {
     switch (req.op) {
       case 'attach': {
@@ -40,6 +46,14 @@ host.on('message', (req: ControlRequest) => {
         ports.get(req.name)?.close();
         ports.delete(req.name);
         return answer(req.id, stats);
+      }
+      case 'wire': {
+        const w = req.wire;
+        const port = kernel.portOf(req.iface);
+        // A UDP wire binds first, so a bad address is the host's error, not a silently dead link.
+        const wire = w.kind === 'sim' ? new SimWire(w.port, w.faults, w.seed, performance.now(), port) : await UdpWire.open(w, port);
+        kernel.attachWire(req.iface, wire);
+        return answer(req.id, true);
       }
       case 'stats':
         return answer(req.id, kernel.stats());

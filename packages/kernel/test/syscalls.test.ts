@@ -71,7 +71,7 @@ describe('datagrams', () => {
     expect(errno).toBe(0);
     expect([...data]).toEqual([1, 2, 3]);
     expect([addr, port, flags]).toEqual(['127.0.0.1', 7001, 0]);
-    expect(kernel.stats().stack['udp.rx']).toBe(1);
+    expect(kernel.stats().stack['in.udp']).toBe(1);
   });
 
   it('sends whole or not at all, and says why', async () => {

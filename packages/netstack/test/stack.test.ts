@@ -28,49 +28,53 @@ describe('UDP over loopback', () => {
     const { stack, device } = loopbackStack();
     const rx = stack.udpSocket(heapAllocate);
     const tx = stack.udpSocket(heapAllocate);
-    expect(stack.udpBind(rx, { addr: LO, port: 5000 })).toBeNull();
+    expect(stack.bind(rx, { addr: LO, port: 5000 })).toBeNull();
     let frame: Uint8Array | undefined;
-    const send = stack.udpSend(tx, new Uint8Array([1, 2, 3]), { addr: LO, port: 5000 }, (n) => {
+    const send = stack.send(tx, new Uint8Array([1, 2, 3]), { addr: LO, port: 5000 }, (n) => {
       const b = heapAllocate(n)!;
       frame = b.bytes;
       return b;
     });
     expect(send).toEqual({ ok: true });
     expect(device.queued).toBe(1);
-    // 20 bytes of IPv4 (DF set, TTL 64, protocol 17) + 8 of UDP + 3 of payload.
+    // 20 bytes of IPv4 (DF clear: this stack fragments unless asked not to; TTL 64, protocol 17) + 8 of UDP + 3 of payload.
     expect(frame!.length).toBe(31);
     expect(frame![0]).toBe(0x45);
-    expect(frame![6]! & 0x40).toBe(0x40);
+    expect(frame![6]! & 0x40).toBe(0);
+    expect(frame![8]).toBe(64);
     expect(frame![9]).toBe(17);
     stack.poll(0);
     const d = rx.dequeue()!;
     expect([...d.buffer.bytes]).toEqual([1, 2, 3]);
     expect(d.from).toEqual({ addr: LO, port: EPHEMERAL_FIRST });
-    expect(stack.counters.get('udp.rx')).toBe(1);
+    expect(stack.counters.get('in.udp')).toBe(1);
   });
 
   it('refuses what it cannot send whole', () => {
     const { stack } = loopbackStack();
     const s = stack.udpSocket(heapAllocate);
-    expect(stack.udpSend(s, new Uint8Array(65508), { addr: LO, port: 9 }, heapAllocate)).toEqual({ ok: false, errno: 'EMSGSIZE' });
-    expect(stack.udpSend(s, new Uint8Array(1), { addr: parseIpv4Address('10.0.0.1'), port: 9 }, heapAllocate)).toEqual({
+    expect(stack.send(s, new Uint8Array(65508), { addr: LO, port: 9 }, heapAllocate)).toEqual({ ok: false, errno: 'EMSGSIZE' });
+    s.dontFragment = true;
+    expect(stack.send(s, new Uint8Array(65508), { addr: LO, port: 9 }, heapAllocate)).toEqual({ ok: false, errno: 'EMSGSIZE' });
+    s.dontFragment = false;
+    expect(stack.send(s, new Uint8Array(1), { addr: parseIpv4Address('10.0.0.1'), port: 9 }, heapAllocate)).toEqual({
       ok: false,
       errno: 'ENETUNREACH',
     });
-    expect(stack.udpSend(s, new Uint8Array(1), { addr: LO, port: 9 }, () => null)).toEqual({ ok: false, errno: 'ENOBUFS' });
+    expect(stack.send(s, new Uint8Array(1), { addr: LO, port: 9 }, () => null)).toEqual({ ok: false, errno: 'ENOBUFS' });
   });
 
   it('hands out distinct ephemeral ports and refuses taken ones', () => {
     const { stack } = loopbackStack();
     const a = stack.udpSocket(heapAllocate);
     const b = stack.udpSocket(heapAllocate);
-    stack.udpBind(a, { addr: 0, port: 0 });
-    stack.udpBind(b, { addr: 0, port: 0 });
+    stack.bind(a, { addr: 0, port: 0 });
+    stack.bind(b, { addr: 0, port: 0 });
     expect(a.local!.port).not.toBe(b.local!.port);
     const c = stack.udpSocket(heapAllocate);
-    expect(stack.udpBind(c, { addr: LO, port: a.local!.port })).toBe('EADDRINUSE');
-    stack.udpClose(a);
-    expect(stack.udpBind(c, { addr: LO, port: a.local!.port })).toBeNull();
+    expect(stack.bind(c, { addr: LO, port: a.local!.port })).toBe('EADDRINUSE');
+    stack.close(a);
+    expect(stack.bind(c, { addr: LO, port: a.local!.port })).toBeNull();
   });
 });
 
@@ -78,7 +82,7 @@ describe('receive path under hostile input', () => {
   it('drops a corrupted datagram by reason, and releases every frame', () => {
     const { stack, device } = loopbackStack();
     const rx = stack.udpSocket(heapAllocate);
-    stack.udpBind(rx, { addr: LO, port: 5000 });
+    stack.bind(rx, { addr: LO, port: 5000 });
     const frames: Uint8Array[] = [];
     const capture = (n: number) => {
       const b = heapAllocate(n)!;
@@ -86,7 +90,7 @@ describe('receive path under hostile input', () => {
       return b;
     };
     const tx = stack.udpSocket(heapAllocate);
-    stack.udpSend(tx, new Uint8Array([9, 9]), { addr: LO, port: 5000 }, capture);
+    stack.send(tx, new Uint8Array([9, 9]), { addr: LO, port: 5000 }, capture);
     device.receive(); // take the good frame back out and feed mangled copies instead
     const released = { n: 0 };
     const good = frames[0]!;
@@ -108,13 +112,13 @@ describe('receive path under hostile input', () => {
       fc.property(fc.array(fc.uint8Array({ minLength: 0, maxLength: 120 }), { maxLength: 20 }), (inputs) => {
         const { stack, device } = loopbackStack();
         const rx = stack.udpSocket(heapAllocate);
-        stack.udpBind(rx, { addr: 0, port: 5000 });
+        stack.bind(rx, { addr: 0, port: 5000 });
         const released = { n: 0 };
         for (const bytes of inputs) device.transmit(tracked(bytes, released));
         expect(() => stack.poll(0)).not.toThrow();
         expect(released.n).toBe(inputs.length);
-        expect(stack.counters.get('ipv4.rx')).toBe(inputs.length);
-        expect(stack.counters.total('drop.') + stack.counters.get('udp.rx')).toBe(inputs.length);
+        expect(stack.counters.get('rx.frames')).toBe(inputs.length);
+        expect(stack.counters.total('drop.') + stack.counters.total('in.')).toBe(inputs.length);
       }),
       { seed: 20261125, numRuns: 300 },
     );

@@ -6,7 +6,7 @@
  */
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { KERNEL_WORKER_URL, type ControlReply, type ControlRequest, type DomainStats, type KernelStats, type KernelWorkerData, type Limits } from '@moat/kernel';
+import { KERNEL_WORKER_URL, type WireSpec, type ControlReply, type ControlRequest, type DomainStats, type KernelStats, type KernelWorkerData, type Limits } from '@moat/kernel';
 import { DOMAIN_RUNTIME_URL, type DomainEvent, type DomainWorkerData } from '@moat/libc';
 
 type DistributiveOmit<T, K extends keyof any> = T extends unknown ? Omit<T, K> : never;
@@ -115,7 +115,7 @@ export class DomainHandle {
   }
 }
 
-export interface MachineOptions extends KernelWorkerData {
+export interface MachineOptions extends Omit<KernelWorkerData, 'machineName'> {
   name?: string;
 }
 
@@ -131,7 +131,9 @@ export class Machine {
 
   constructor(options: MachineOptions = {}) {
     this.name = options.name ?? 'machine';
-    this.kernel = new Worker(KERNEL_WORKER_URL, { workerData: { poolBytes: options.poolBytes, malformedLimit: options.malformedLimit } });
+    const { name: _name, ...kernelOptions } = options;
+    const workerData: KernelWorkerData = { ...kernelOptions, machineName: this.name };
+    this.kernel = new Worker(KERNEL_WORKER_URL, { workerData });
     this.kernel.on('message', (m: ControlReply) => {
       if ('event' in m) {
         this.oopses.push({ domain: m.domain, reason: m.reason });
@@ -171,6 +173,11 @@ export class Machine {
     );
     this.domains.set(spec.name, handle);
     return handle;
+  }
+
+  /** Connects one of the machine's interfaces to a wire (see `Network`). */
+  async wire(iface: string, wire: WireSpec): Promise<void> {
+    await this.control({ op: 'wire', iface, wire }, wire.kind === 'sim' ? [wire.port] : []);
   }
 
   stats(): Promise<KernelStats> {

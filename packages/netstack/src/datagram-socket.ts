@@ -1,7 +1,8 @@
 /**
- * A UDP socket inside the stack: its binding, its optional peer, and the
- * bounded FIFO that the stack's receive path fills and the socket layer
- * drains (the FIFO of the design: no callback into user code ever runs).
+ * A datagram socket inside the stack (UDP, or an ICMP echo "ping" socket):
+ * its binding, its optional peer, and the bounded FIFO that the stack's
+ * receive path fills and the socket layer drains (the FIFO of the design: no
+ * callback into user code ever runs).
  */
 import type { Allocate, PacketBuffer } from './buffer.js';
 import type { Ipv4Address } from './wire/address.js';
@@ -17,23 +18,31 @@ export interface ReceivedDatagram {
 }
 
 /** Default receive-queue limit, in payload bytes (Linux's default rmem is 208 KiB). */
-export const DEFAULT_UDP_RCVBUF = 212992;
+export const DEFAULT_RCVBUF = 212992;
 
-export class UdpSocket {
+/** The asynchronous errors an ICMP message can leave for a connected socket. */
+export type SocketError = 'ECONNREFUSED' | 'ENETUNREACH' | 'EHOSTUNREACH';
+
+export class DatagramSocket {
   /** Local binding; null until bound (explicitly, or implicitly by connect/send). */
   local: Endpoint | null = null;
   /** Peer of a connected socket: only its datagrams are received, and send() goes there. */
   remote: Endpoint | null = null;
-  rcvbuf = DEFAULT_UDP_RCVBUF;
-  /** A pending asynchronous error (ECONNREFUSED from ICMP), reported once by the next call. */
-  pendingError: 'ECONNREFUSED' | null = null;
+  rcvbuf = DEFAULT_RCVBUF;
+  /** Set DF and refuse (EMSGSIZE) what does not fit the MTU, instead of fragmenting (IP_PMTUDISC_DO). */
+  dontFragment = false;
+  /** A pending asynchronous error (from ICMP), reported once by the next call. */
+  pendingError: SocketError | null = null;
 
   private readonly queue: ReceivedDatagram[] = [];
   private queuedBytes = 0;
   readonly stats = { received: 0, dropsQueueFull: 0, dropsNoBuffer: 0, sent: 0 };
 
   /** `allocate` charges receive buffers to the socket's owner. */
-  constructor(readonly allocate: Allocate) {}
+  constructor(
+    readonly kind: 'udp' | 'ping',
+    readonly allocate: Allocate,
+  ) {}
 
   get queuedDatagrams(): number {
     return this.queue.length;

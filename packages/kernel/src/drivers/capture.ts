@@ -1,0 +1,55 @@
+/**
+ * Capture taps: each writes one classic pcap file (Wireshark and tshark read
+ * it) of the frames that cross one interface. Ethernet interfaces record both
+ * directions; loopback records each packet once, as Linux's lo does.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { pcapFileHeader, pcapRecord, type Device, type PacketBuffer } from '@moat/netstack';
+
+export class PcapFile {
+  private readonly fd: number;
+  records = 0;
+
+  constructor(
+    readonly path: string,
+    linktype: number,
+  ) {
+    this.fd = openSync(path, 'w');
+    writeSync(this.fd, pcapFileHeader(linktype));
+  }
+
+  /** Appends one frame, stamped with the wall-clock time (pcap wants seconds since the epoch). */
+  write(frame: Uint8Array): void {
+    writeSync(this.fd, pcapRecord(performance.timeOrigin + performance.now(), frame));
+    this.records++;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/** Wraps an IP-medium device (loopback) so every packet it is given is captured once. */
+export class CapturedDevice implements Device {
+  constructor(
+    private readonly inner: Device,
+    private readonly file: PcapFile,
+  ) {}
+
+  get medium() {
+    return this.inner.medium;
+  }
+
+  get mtu() {
+    return this.inner.mtu;
+  }
+
+  transmit(frame: PacketBuffer): boolean {
+    this.file.write(frame.bytes);
+    return this.inner.transmit(frame);
+  }
+
+  receive(): PacketBuffer | undefined {
+    return this.inner.receive();
+  }
+}

@@ -1,0 +1,113 @@
+/** Two machines, each with its own kernel worker, joined by a simulated Ethernet link. */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Errno } from '@moat/abi';
+import { parsePcap, PCAP_LINKTYPE_ETHERNET } from '@moat/netstack';
+import { Network } from '@moat/sim';
+
+const program = (name: string) => new URL(`./fixtures/programs/${name}.mjs`, import.meta.url);
+const hasTshark = (() => {
+  try {
+    execFileSync('tshark', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+let net: Network | undefined;
+let dir: string | undefined;
+afterEach(async () => {
+  await net?.shutdown();
+  net = undefined;
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+async function twoMachines(faults = {}) {
+  dir = mkdtempSync(join(tmpdir(), 'moat-net-'));
+  net = new Network(11);
+  const a = net.machine({ name: 'a', interfaces: [{ name: 'eth0', addr: '10.0.0.1/24', mac: '02:00:00:00:00:01' }], captureDir: dir });
+  const b = net.machine({ name: 'b', interfaces: [{ name: 'eth0', addr: '10.0.0.2/24', mac: '02:00:00:00:00:02' }], captureDir: dir });
+  await net.link({ machine: a, iface: 'eth0' }, { machine: b, iface: 'eth0' }, faults);
+  return { a, b };
+}
+
+describe('two machines on a link', () => {
+  it('resolve each other by ARP, ping, fragment and reassemble, refuse by ICMP, and capture it all in pcap', async () => {
+    const { a, b } = await twoMachines({ latencyMs: 1 });
+    const server = await b.spawn({ name: 'echo', program: program('udp-echo'), args: { port: 7 } });
+    await server.waitForLog(/listening/);
+    const client = await a.spawn({ name: 'client', program: program('net-client'), args: { server: '10.0.0.2', port: 7, closedPort: 9 } });
+    const out = await client.outcome;
+    expect(out.status, out.error).toBe('returned');
+    const v = out.value as any;
+    expect(v.rtts.map((r: any) => [r.seq, r.type, r.from])).toEqual([[1, 0, '10.0.0.2'], [2, 0, '10.0.0.2'], [3, 0, '10.0.0.2']]);
+    for (const r of v.rtts) expect(r.ms).toBeGreaterThanOrEqual(2); // 1 ms each way
+    expect(v.echoes).toEqual([1, 1472, 1473, 8192, 65507].map((size) => ({ size, intact: true })));
+    expect(v.dfBig).toBe(Errno.EMSGSIZE);
+    expect(v.dfFits).toBe(0);
+    expect(v.refusedErr).toBe(Errno.ECONNREFUSED);
+    expect(((await server.outcome).value as any).echoed).toBe(5);
+
+    const [sa, sb] = await Promise.all([a.stats(), b.stats()]);
+    expect(sa.stack['out.arpRequest']).toBeGreaterThanOrEqual(1);
+    expect(sb.stack['out.arpReply']).toBeGreaterThanOrEqual(1);
+    expect(sa.stack['out.fragmented']).toBeGreaterThanOrEqual(3);
+    expect(sb.stack['frag.reassembled']).toBeGreaterThanOrEqual(3);
+    expect(sb.stack['out.icmpError']).toBeGreaterThanOrEqual(1);
+    expect(sb.stack['out.icmpEchoReply']).toBe(3);
+    for (const s of [sa, sb]) {
+      expect(s.internalErrors).toBe(0);
+      expect(s.leaks).toEqual([]);
+      expect(s.pool.inUseBuffers).toBe(0);
+    }
+    const capture = sa.interfaces[0]!.capture!;
+    const pcap = parsePcap(new Uint8Array(readFileSync(capture.path)));
+    expect(pcap.linktype).toBe(PCAP_LINKTYPE_ETHERNET);
+    expect(pcap.records.length).toBe(capture.records);
+    expect(pcap.records.length).toBeGreaterThan(50);
+    if (hasTshark) {
+      await net!.shutdown(); // flushes and closes the capture files
+      net = undefined;
+      const fields = execFileSync('tshark', ['-r', capture.path, '-T', 'fields', '-e', 'frame.protocols'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      expect(fields).toContain('eth:ethertype:arp');
+      expect(fields).toContain('eth:ethertype:ip:icmp:data');
+      expect(fields).toContain('eth:ethertype:ip:udp:data');
+      const expert = execFileSync('tshark', ['-r', capture.path, '-z', 'expert,error', '-q'], { encoding: 'utf8' });
+      expect(expert).not.toMatch(/Malformed|checksum.*bad/i);
+    }
+  });
+
+  it('loses, duplicates, corrupts and delays frames as configured, and counts it', async () => {
+    const { a, b } = await twoMachines({ loss: 0.2, duplicate: 0.1, corrupt: 0.05 });
+    const server = await b.spawn({ name: 'echo', program: program('udp-echo'), args: { port: 7 } });
+    await server.waitForLog(/listening/);
+    const flood = await a.spawn({ name: 'flood', program: program('flood'), args: { to: '10.0.0.2', port: 7, count: 400 } });
+    const out = await flood.outcome;
+    expect(out.status, out.error).toBe('returned');
+    const wire = (await a.stats()).interfaces[0]!.wire!;
+    expect(wire.offered).toBeGreaterThanOrEqual(400);
+    expect(wire.lost / wire.offered).toBeGreaterThan(0.1);
+    expect(wire.lost / wire.offered).toBeLessThan(0.3);
+    expect(wire.duplicated).toBeGreaterThan(0);
+    expect(wire.corrupted).toBeGreaterThan(0);
+    const sb = await b.stats();
+    // Corrupted frames are dropped by checksum, never delivered.
+    expect((sb.stack['drop.udp.checksum'] ?? 0) + (sb.stack['drop.ipv4.checksum'] ?? 0) + (sb.stack['drop.ethernet.notForUs'] ?? 0) + (sb.stack['drop.ethernet.ethertype'] ?? 0) + (sb.stack['drop.arp.notForUs'] ?? 0)).toBeGreaterThan(0);
+    expect(sb.internalErrors).toBe(0);
+  });
+
+  it('refuses a link whose faults are out of range, naming the field', async () => {
+    net = new Network(1);
+    const a = net.machine({ name: 'a', interfaces: [{ name: 'eth0', addr: '10.0.0.1/24', mac: '02:00:00:00:00:01' }] });
+    const b = net.machine({ name: 'b', interfaces: [{ name: 'eth0', addr: '10.0.0.2/24', mac: '02:00:00:00:00:02' }] });
+    await expect(net.link({ machine: a, iface: 'eth0' }, { machine: b, iface: 'eth0' }, { loss: 1.5 })).rejects.toThrow(/loss must be between 0 and 1, got 1.5/);
+  });
+});
