@@ -3,7 +3,8 @@
  * The `moat` command. Exit codes CI can use: 0 every verdict passed,
  * 1 some verdict failed, 2 bad usage or an error before a report existed.
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { SCENARIOS } from '@moat/examples';
 import { renderReport } from '@moat/sim';
@@ -39,13 +40,15 @@ program
   .option('--seed <n>', 'seed for every random choice of the run', integer, 1)
   .option('--json', 'print the report as JSON instead of text')
   .option('--out <file>', 'also write the JSON report to this file')
-  .action(async (name: string, opts: { seed: number; json?: boolean; out?: string }) => {
+  .option('--capture <dir>', 'write a pcap file per interface of each machine into this folder')
+  .action(async (name: string, opts: { seed: number; json?: boolean; out?: string; capture?: string }) => {
     const scenario = SCENARIOS.find((s) => s.name === name);
     if (!scenario) {
       console.error(`moat: no scenario named '${name}'; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
       process.exit(EXIT_USAGE);
     }
-    const report = await scenario.run({ seed: opts.seed });
+    if (opts.capture) await mkdir(opts.capture, { recursive: true });
+    const report = await scenario.run({ seed: opts.seed, captureDir: opts.capture && resolve(opts.capture) });
     const json = JSON.stringify(report, null, 2);
     if (opts.out) await writeFile(opts.out, json + '\n');
     console.log(opts.json ? json : renderReport(report));

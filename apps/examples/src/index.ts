@@ -4,10 +4,16 @@ import { OTA_ISOLATION, runOtaIsolation, type OtaIsolationOptions } from './scen
 export { runOtaIsolation, type OtaIsolationOptions };
 export { firmwareImage } from './programs/update-server.js';
 
+export interface RunOptions {
+  seed?: number;
+  /** Write a pcap file per interface into this folder. */
+  captureDir?: string;
+}
+
 export interface ScenarioEntry {
   name: string;
   description: string;
-  run(options: { seed?: number }): Promise<ScenarioReport>;
+  run(options: RunOptions): Promise<ScenarioReport>;
 }
 
 /** The scenarios the `moat` command knows by name. */

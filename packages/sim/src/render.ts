@@ -49,6 +49,14 @@ export function renderReport(r: ScenarioReport): string {
       `allocations ${r.kernel.pool.allocations}, allocation failures ${r.kernel.pool.failures}`,
   );
   out.push(`stack drops: ${drops.length ? drops.map(([k, n]) => `${k.slice(5)} ${n}`).join(', ') : 'none'}`, '');
+  if (r.links?.length) {
+    out.push(bold('Links'));
+    const cols = ['offered', 'delivered', 'lost', 'duplicated', 'reordered', 'corrupted', 'partitionDrops', 'tooBig', 'queueDrops'];
+    const lrows = [['direction', ...cols]];
+    for (const l of r.links) lrows.push([l.name, ...cols.map((c) => String(l.stats[c] ?? 0))]);
+    out.push(table(lrows), '');
+  }
+  if (r.captures?.length) out.push(`captures: ${r.captures.join(', ')}`, '');
   out.push(bold('Verdicts'));
   for (const v of r.verdicts) out.push(`${v.pass ? green('PASS') : red('FAIL')}  ${v.name}: ${v.detail}`);
   out.push('', r.passed ? green(bold('All verdicts pass.')) : red(bold('Some verdicts fail.')));

@@ -41,7 +41,12 @@ export interface ScenarioReport {
   seed: number;
   durationMs: number;
   domains: DomainReport[];
+  /** The kernel the domains under test share. */
   kernel: Pick<KernelStats, 'internalErrors' | 'leaks' | 'pool' | 'stack' | 'lastInternalError'>;
+  /** Each direction of each simulated link: its faults and what they did. */
+  links?: { name: string; faults: object; stats: Record<string, number> }[];
+  /** pcap files written during the run. */
+  captures?: string[];
   verdicts: Verdict[];
   passed: boolean;
 }

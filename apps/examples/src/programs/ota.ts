@@ -11,7 +11,7 @@ import { decodeMeta, encode, MSG_BYE, MSG_CHUNK, MSG_GET, MSG_HELLO, word, type 
 
 export interface OtaArgs {
   server: SockAddr;
-  /** The OTA's own port (fixed, so the scenario's attacker knows where to aim). */
+  /** The OTA's own port, bound on every address (fixed, so the scenario's attacker knows where to aim). */
   port: number;
   /** Chunks asked for at once. */
   window: number;
@@ -26,7 +26,7 @@ export interface OtaArgs {
 
 export default defineProgram<OtaArgs>(({ sys, args, log }) => {
   const s = sys.socket(AF_INET, SOCK_DGRAM);
-  sys.bind(s, { addr: '127.0.0.1', port: args.port });
+  sys.bind(s, { addr: '0.0.0.0', port: args.port });
   sys.connect(s, args.server);
   sys.setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, args.timeoutMs);
   let timeouts = 0;
@@ -71,23 +71,26 @@ export default defineProgram<OtaArgs>(({ sys, args, log }) => {
   let duplicates = 0;
   let next = 0; // lowest chunk possibly missing
   while (received < meta.chunks) {
+    // Ask for the next `window` missing chunks, in as few ranges as they form.
     while (have[next]) next++;
-    let count = 0;
-    while (count < args.window && next + count < meta.chunks && !have[next + count]) count++;
-    sys.send(s, encode(MSG_GET, next, count));
-    requests++;
-    for (let got = 0; got < count; got++) {
+    const asked = new Set<number>();
+    for (let i = next; i < meta.chunks && asked.size < args.window; i++) if (!have[i]) asked.add(i);
+    for (const [first, count] of ranges([...asked])) {
+      sys.send(s, encode(MSG_GET, first, count));
+      requests++;
+    }
+    while (asked.size > 0) {
       const msg = receive();
-      if (!msg) break; // lost chunks: ask again
+      if (!msg) break; // some were lost: ask again for what is still missing
       if (msg[0] !== MSG_CHUNK || msg.length < 5) continue;
       const index = word(msg, 0);
-      if (index >= meta.chunks) continue;
-      if (have[index]) {
+      if (index >= meta.chunks || have[index]) {
         duplicates++;
         continue;
       }
       image.set(msg.subarray(5), index * meta.chunkSize);
       have[index] = 1;
+      asked.delete(index);
       received++;
     }
   }
@@ -120,3 +123,14 @@ export default defineProgram<OtaArgs>(({ sys, args, log }) => {
     intact,
   };
 });
+
+/** Sorted indices as [first, count] runs of consecutive ones. */
+function ranges(indices: number[]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const i of indices) {
+    const last = out[out.length - 1];
+    if (last && last[0] + last[1] === i) last[1]++;
+    else out.push([i, 1]);
+  }
+  return out;
+}

@@ -1,7 +1,7 @@
 /**
  * The hostile third-party library. Started by the OTA when its download
- * begins, it tries, in order: binding the OTA's and
- * the server's ports; flooding the OTA's port with forged chunks; using its
+ * begins, it tries, in order: binding the OTA's port
+ * on every local address; flooding the OTA's port with forged chunks; using its
  * own handle after close; every handle number from -10 to 4096 (and handles
  * that are not integers) on send, recv and close; malformed frames of every
  * kind; opening sockets until refused; and finally it throws while holding
@@ -17,7 +17,8 @@ export interface ThirdPartyArgs {
   /** Where it waits to be started by the OTA (its host app). */
   port: number;
   otaPort: number;
-  serverPort: number;
+  /** The machine's own addresses, each tried when binding the OTA's port. */
+  localAddrs: string[];
   seed: number;
   /** Forged datagrams sent at the OTA's port. */
   floodDatagrams: number;
@@ -58,12 +59,11 @@ export default async function thirdParty({ sys, channel, args, log, publish }: D
   log('loaded');
   const { from: app } = sys.recvfrom(control, 16);
 
-  // 1. The ports the OTA and the server hold (while they hold them: this runs first).
-  const hijack = attempt('bind the OTA and update-server ports', `ports ${args.otaPort} and ${args.serverPort}`);
-  for (const port of [args.otaPort, args.serverPort]) {
+  // 1. The OTA's port, on every address of the machine (while the OTA holds it: this runs first).
+  const hijack = attempt('bind the OTA port', `port ${args.otaPort} on ${['0.0.0.0', ...args.localAddrs].join(', ')}`);
+  for (const addr of ['0.0.0.0', ...args.localAddrs]) {
     const s = sys.socket(AF_INET, SOCK_DGRAM);
-    tally(hijack, errnoOf(() => sys.bind(s, { addr: '127.0.0.1', port })), true);
-    tally(hijack, errnoOf(() => sys.bind(s, { addr: '0.0.0.0', port })), true);
+    tally(hijack, errnoOf(() => sys.bind(s, { addr, port: args.otaPort })), true);
     sys.close(s);
   }
 

@@ -33,7 +33,7 @@ export default defineProgram<UpdateServerArgs>(({ sys, args, log }) => {
     sha256: createHash('sha256').update(image).digest(),
   });
   const s = sys.socket(AF_INET, SOCK_DGRAM);
-  sys.bind(s, { addr: '127.0.0.1', port: args.port });
+  sys.bind(s, { addr: '0.0.0.0', port: args.port });
   log(`serving ${image.length} bytes in ${chunks} chunks on port ${args.port}`);
   let chunksSent = 0;
   let requests = 0;

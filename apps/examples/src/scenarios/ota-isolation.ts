@@ -4,7 +4,8 @@
  * attacks the kernel and its neighbours and finally crashes. The report says
  * per domain what it attempted and got back, and judges the run.
  */
-import { Machine, tallyCalls, type DomainOutcome, type DomainReport, type ScenarioReport, type Verdict, type Attempt } from '@moat/sim';
+import type { LinkFaults } from '@moat/netstack';
+import { Network, tallyCalls, type Attempt, type DomainOutcome, type DomainReport, type Machine, type ScenarioReport, type Verdict } from '@moat/sim';
 import type { OtaArgs } from '../programs/ota.js';
 import type { ThirdPartyArgs } from '../programs/third-party.js';
 import type { UpdateServerArgs } from '../programs/update-server.js';
@@ -20,14 +21,31 @@ export interface OtaIsolationOptions {
   thirdPartyHandles?: number;
   /** Give up (and fail) after this long. */
   timeoutMs?: number;
+  /** The faults of the link between the device and the update server. */
+  link?: Partial<LinkFaults>;
+  /** Write a pcap file per interface of each machine into this folder. */
+  captureDir?: string;
 }
+
+/** A lossy, slightly slow link: the OTA must notice lost chunks and ask again. */
+export const DEFAULT_OTA_LINK: Partial<LinkFaults> = {
+  mtu: 1500,
+  latencyMs: 2,
+  jitterMs: 1,
+  bandwidthBitsPerSecond: 1e9,
+  loss: 0.02,
+  duplicate: 0.01,
+  reorder: 0.01,
+  reorderDelayMs: 3,
+  corrupt: 0.005,
+};
 
 export const OTA_ISOLATION = {
   name: 'ota-isolation',
   description:
-    'An OTA updater downloads a firmware image over UDP from an update server. When the download begins it starts a hostile ' +
-    'third-party library on the same machine, which tries to hijack ports, floods the OTA port with forged chunks, forges ' +
-    'handles, sends malformed frames, hoards sockets and finally crashes while holding sockets and buffers.',
+    'An OTA updater on a device downloads a firmware image over UDP from an update server on another machine, across a lossy link. ' +
+    'When the download begins it starts a hostile third-party library on the device, which tries to hijack the OTA port, floods it ' +
+    'with forged chunks, forges handles, sends malformed frames, hoards sockets and finally crashes while holding sockets and buffers.',
 };
 
 const program = (name: string) => new URL(`../programs/${name}.js`, import.meta.url);
@@ -36,41 +54,61 @@ export async function runOtaIsolation(options: OtaIsolationOptions = {}): Promis
   const o = {
     seed: 1,
     imageBytes: 4 << 20,
-    chunkBytes: 8192,
-    window: 16,
+    chunkBytes: 4096,
+    window: 32,
     floodDatagrams: 200,
     thirdPartyHandles: 32,
     timeoutMs: 60_000,
+    captureDir: undefined as string | undefined,
     ...options,
+    link: { ...DEFAULT_OTA_LINK, ...options.link },
   };
   const started = performance.now();
-  const machine = new Machine({ name: 'device' });
+  const net = new Network(o.seed);
+  const device = net.machine({
+    name: 'device',
+    interfaces: [{ name: 'eth0', addr: '10.0.0.1/24', mac: '02:00:00:00:00:01' }],
+    captureDir: o.captureDir,
+  });
+  const serverMachine = net.machine({
+    name: 'server',
+    interfaces: [{ name: 'eth0', addr: '10.0.0.2/24', mac: '02:00:00:00:00:02' }],
+    captureDir: o.captureDir,
+  });
   try {
-    const serverPort = 6970;
-    const otaPort = 6971;
-    const server = await machine.spawn({
+    await net.link({ machine: device, iface: 'eth0' }, { machine: serverMachine, iface: 'eth0' }, o.link);
+    const serverPort = 24680;
+    const otaPort = 24681;
+    const pluginPort = 24682;
+    const server = await serverMachine.spawn({
       name: 'update-server',
       program: program('update-server'),
       args: { port: serverPort, imageBytes: o.imageBytes, chunkBytes: o.chunkBytes, seed: o.seed } satisfies UpdateServerArgs,
     });
     await server.waitForLog(/^serving/);
-    const pluginPort = 6972;
-    const thirdParty = await machine.spawn({
+    const thirdParty = await device.spawn({
       name: 'third-party',
       program: program('third-party'),
-      args: { port: pluginPort, otaPort, serverPort, seed: o.seed, floodDatagrams: o.floodDatagrams, crash: true } satisfies ThirdPartyArgs,
+      args: {
+        port: pluginPort,
+        otaPort,
+        localAddrs: ['127.0.0.1', '10.0.0.1'],
+        seed: o.seed,
+        floodDatagrams: o.floodDatagrams,
+        crash: true,
+      } satisfies ThirdPartyArgs,
       limits: { maxHandles: o.thirdPartyHandles, maxBufferBytes: 1 << 20 },
       resourceLimits: { maxOldGenerationSizeMb: 64 },
     });
     await thirdParty.waitForLog(/^loaded/);
-    const ota = await machine.spawn({
+    const ota = await device.spawn({
       name: 'ota',
       program: program('ota'),
       args: {
-        server: { addr: '127.0.0.1', port: serverPort },
+        server: { addr: '10.0.0.2', port: serverPort },
         port: otaPort,
         window: o.window,
-        timeoutMs: 100,
+        timeoutMs: 40,
         plugin: { addr: '127.0.0.1', port: pluginPort },
       } satisfies OtaArgs,
     });
@@ -82,7 +120,7 @@ export async function runOtaIsolation(options: OtaIsolationOptions = {}): Promis
     clearTimeout(timer);
     for (const d of [server, ota, thirdParty]) void d.kill(`scenario timeout after ${o.timeoutMs} ms`);
     const [serverOut, otaOut, thirdOut] = await all;
-    const kernel = await machine.stats();
+    const [kernel, serverKernel] = await Promise.all([device.stats(), serverMachine.stats()]);
 
     const domains: DomainReport[] = [
       domainReport(serverOut, 'update server'),
@@ -103,11 +141,16 @@ export async function runOtaIsolation(options: OtaIsolationOptions = {}): Promis
         pool: kernel.pool,
         stack: kernel.stack,
       },
+      links: [
+        { name: 'device.eth0 -> server.eth0', faults: o.link, stats: kernel.interfaces[0]?.wire ?? {} },
+        { name: 'server.eth0 -> device.eth0', faults: o.link, stats: serverKernel.interfaces[0]?.wire ?? {} },
+      ],
+      captures: [...kernel.interfaces, ...serverKernel.interfaces].flatMap((i) => (i.capture ? [i.capture.path] : [])),
       verdicts,
       passed: verdicts.every((v) => v.pass),
     };
   } finally {
-    await machine.shutdown();
+    await net.shutdown();
   }
 }
 
@@ -130,12 +173,13 @@ function domainReport(out: DomainOutcome, role: string): DomainReport {
 type Stats = Awaited<ReturnType<Machine['stats']>>;
 
 function judge(
-  o: Required<OtaIsolationOptions>,
+  o: { thirdPartyHandles: number },
   ota: DomainOutcome,
   third: DomainOutcome,
   thirdReport: DomainReport,
   kernel: Stats,
 ): Verdict[] {
+  // The device's kernel is the one the attacker shares with the OTA.
   const result = ota.value as { intact?: boolean; sha256?: string; bytes?: number; foreignDatagrams?: number } | undefined;
   const attempts = thirdReport.attempts;
   const breaches = attempts.reduce((n, a) => n + a.breaches, 0);
