@@ -104,6 +104,41 @@ describe('two machines on a link', () => {
     expect(sb.internalErrors).toBe(0);
   });
 
+  it('partitions the link at the chosen time and heals it', async () => {
+    const { a } = await twoMachines({ latencyMs: 1, partitions: [{ fromMs: 1000, toMs: 1400 }] });
+    const pinger = await a.spawn({ name: 'pinger', program: program('pinger'), args: { to: '10.0.0.2', count: 50, waitMs: 40 } });
+    const out = await pinger.outcome;
+    expect(out.status, out.error).toBe('returned');
+    const answered: boolean[] = (out.value as any).answered;
+    // Answered, then a run of silence while partitioned, then answered again.
+    const firstLost = answered.indexOf(false);
+    const lastLost = answered.lastIndexOf(false);
+    expect(firstLost).toBeGreaterThan(0);
+    expect(lastLost).toBeLessThan(answered.length - 1);
+    expect(answered.slice(firstLost, lastLost + 1).filter(Boolean).length).toBeLessThanOrEqual(1);
+    const wire = (await a.stats()).interfaces[0]!.wire!;
+    expect(wire.partitionDrops).toBeGreaterThan(0);
+  });
+
+  it('joins two machines by Ethernet frames carried in real UDP datagrams', async () => {
+    net = new Network(3);
+    const a = net.machine({ name: 'a', interfaces: [{ name: 'eth0', addr: '10.1.0.1/24', mac: '02:00:00:00:01:01' }] });
+    const b = net.machine({ name: 'b', interfaces: [{ name: 'eth0', addr: '10.1.0.2/24', mac: '02:00:00:00:01:02' }] });
+    const [pa, pb] = [47101, 47102];
+    await a.wire('eth0', { kind: 'udp', local: { addr: '127.0.0.1', port: pa }, peer: { addr: '127.0.0.1', port: pb } });
+    await b.wire('eth0', { kind: 'udp', local: { addr: '127.0.0.1', port: pb }, peer: { addr: '127.0.0.1', port: pa } });
+    const server = await b.spawn({ name: 'echo', program: program('udp-echo'), args: { port: 7 } });
+    await server.waitForLog(/listening/);
+    const client = await a.spawn({ name: 'client', program: program('net-client'), args: { server: '10.1.0.2', port: 7, closedPort: 9 } });
+    const out = await client.outcome;
+    expect(out.status, out.error).toBe('returned');
+    expect((out.value as any).echoes.every((e: any) => e.intact)).toBe(true);
+    const wire = (await a.stats()).interfaces[0]!.wire!;
+    expect(wire.sent).toBeGreaterThan(40);
+    expect(wire.received).toBeGreaterThan(40);
+    expect(wire.foreign).toBe(0);
+  });
+
   it('refuses a link whose faults are out of range, naming the field', async () => {
     net = new Network(1);
     const a = net.machine({ name: 'a', interfaces: [{ name: 'eth0', addr: '10.0.0.1/24', mac: '02:00:00:00:00:01' }] });

@@ -50,10 +50,21 @@ function setup(limits: Partial<ReassemblyLimits> = {}) {
   return { r, counters, feed };
 }
 
-/** toEqual walks typed arrays element by element, slowly: compare natively, diff only on failure. */
+/**
+ * Compares natively: toEqual walks typed arrays element by element, and its
+ * diff of two 64 KiB arrays takes minutes. A failure reports lengths and the
+ * first differing index instead.
+ */
 function expectBytes(actual: Uint8Array | undefined, expected: Uint8Array): void {
   if (actual && Buffer.compare(actual, expected) === 0) return;
-  expect(actual).toEqual(expected);
+  let firstDifference = -1;
+  for (let i = 0; actual && i < Math.max(actual.length, expected.length); i++) {
+    if (actual[i] !== expected[i]) {
+      firstDifference = i;
+      break;
+    }
+  }
+  expect({ length: actual?.length, firstDifference }).toEqual({ length: expected.length, firstDifference: -1 });
 }
 
 /** Counters other than the ones named are all zero: no drop went uncounted or was counted twice. */
@@ -147,7 +158,7 @@ describe('Reassembler: round trips', () => {
     frags[0]!.fill(0); // the caller released and reused the buffer
     frags[1]!.fill(0);
     const whole = feed(frags[2]!)!;
-    expect(whole).toEqual(payload);
+    expectBytes(whole, payload);
     expect(whole.byteOffset).toBe(0);
     expect(whole.buffer.byteLength).toBe(payload.length);
   });
@@ -159,7 +170,7 @@ describe('Reassembler: round trips', () => {
     const frags = variants.map((v, i) => fragmentsOf(payloads[i]!, 1500, v));
     for (let k = 0; k < 2; k++) for (const f of frags) expect(feed(f[k]!)).toBeUndefined();
     expect(r.datagramsHeld).toBe(variants.length);
-    frags.forEach((f, i) => expect(feed(f[2]!)).toEqual(payloads[i]));
+    frags.forEach((f, i) => expectBytes(feed(f[2]!), payloads[i]!));
     onlyCounters(counters, { 'frag.reassembled': variants.length });
   });
 
@@ -205,7 +216,7 @@ describe('Reassembler: hostile fragments', () => {
     expect(feed(a!)).toBeUndefined();
     expect(feed(b!)).toBeUndefined();
     expect(r.bytesHeld).toBe(2960);
-    expect(feed(c!)).toEqual(payload);
+    expectBytes(feed(c!), payload);
     onlyCounters(counters, { 'frag.duplicate': 2, 'frag.reassembled': 1 });
   });
 
@@ -287,7 +298,7 @@ describe('Reassembler: hostile fragments', () => {
     feed(a!);
     feed(fragment(payloadOf(13), 1480, true));
     feed(b!);
-    expect(feed(c!)).toEqual(payload);
+    expectBytes(feed(c!), payload);
     onlyCounters(counters, { 'drop.frag.misaligned': 1, 'frag.reassembled': 1 });
   });
 });
@@ -314,7 +325,7 @@ describe('Reassembler: limits', () => {
     expect(feed(frags[0]![1]!)).toBeUndefined();
     expect(counters.get('drop.frag.limitDatagrams')).toBe(2); // that new datagram pushed out 2
     expect(feed(frags[2]![1]!)).toBeUndefined();
-    expect(feed(frags[2]![2]!)).toEqual(payloadOf(3000, 3));
+    expectBytes(feed(frags[2]![2]!), payloadOf(3000, 3));
   });
 
   it('evicts the oldest datagrams to stay within maxBytes', () => {
@@ -377,7 +388,7 @@ describe('Reassembler: limits', () => {
     expect(peakBytes).toBeLessThanOrEqual(maxBytes);
     expect(peakDatagrams).toBeLessThanOrEqual(maxDatagrams);
     expect(counters.get(size === 1480 ? 'drop.frag.limitDatagrams' : 'drop.frag.limitBytes')).toBeGreaterThan(4900);
-    expect(delivered).toEqual(payload);
+    expectBytes(delivered, payload);
     // Every bogus datagram no longer held was evicted and counted as such.
     expect(counters.total('drop.frag.limit')).toBe(5000 - r.datagramsHeld);
     const { expired, deadline } = r.poll(5000 + 30_000);
