@@ -1,8 +1,10 @@
 /**
  * The Moat side of each figure: a fresh simulated machine (kernel worker)
- * per measurement, with the bench's programs running in domain workers.
+ * per measurement, or two joined by a simulated link, with the bench's
+ * programs running in domain workers.
  */
-import { Machine, type DomainHandle } from '@moat/sim';
+import type { KernelStats } from '@moat/kernel';
+import { Machine, Network, type DomainHandle } from '@moat/sim';
 import type { NullCallsArgs } from './programs/null-calls.js';
 import type { UdpReceiverArgs } from './programs/udp-receiver.js';
 import type { UdpSenderArgs } from './programs/udp-sender.js';
@@ -33,21 +35,61 @@ export function nullCalls(args: NullCallsArgs): Promise<Float64Array | number[]>
 
 const RECEIVER_PORT = 7000;
 
+/** Runs the receiver on `rx` bound to `bindAddr`, then the sender on `tx` sending to `to`; the sender's rounds. */
+async function transfer(plan: UdpPlan, tx: Machine, rx: Machine, bindAddr: string, to: string): Promise<RoundResult[]> {
+  const receiver = await rx.spawn({
+    name: 'receiver',
+    program: program('udp-receiver'),
+    args: { addr: bindAddr, port: RECEIVER_PORT, depth: Math.max(16, plan.window) } satisfies UdpReceiverArgs,
+  });
+  await receiver.waitForLog(/^ready/);
+  const sender = await tx.spawn({
+    name: 'sender',
+    program: program('udp-sender'),
+    args: { ...plan, to: { addr: to, port: RECEIVER_PORT } } satisfies UdpSenderArgs,
+  });
+  const [rounds] = await Promise.all([returned<RoundResult[]>(sender), returned(receiver)]);
+  return rounds;
+}
+
 /** A UDP transfer between two domains of one machine, through its kernel's loopback. */
 export function udpTransfer(plan: UdpPlan): Promise<RoundResult[]> {
-  return onMachine(async (m) => {
-    const receiver = await m.spawn({
-      name: 'receiver',
-      program: program('udp-receiver'),
-      args: { port: RECEIVER_PORT, depth: Math.max(16, plan.window) } satisfies UdpReceiverArgs,
-    });
-    await receiver.waitForLog(/^ready/);
-    const sender = await m.spawn({
-      name: 'sender',
-      program: program('udp-sender'),
-      args: { ...plan, to: { addr: '127.0.0.1', port: RECEIVER_PORT } } satisfies UdpSenderArgs,
-    });
-    const [rounds] = await Promise.all([returned<RoundResult[]>(sender), returned(receiver)]);
-    return rounds;
-  });
+  return onMachine((m) => transfer(plan, m, m, '127.0.0.1', '127.0.0.1'));
+}
+
+/** The counters of one transfer across a link, by where they were counted. */
+export interface LinkCounters {
+  /** Counters of the sending machine: `stack.*` (its stack), `eth0.*` (its interface), `wire.*` (the link towards the receiver), `pool.*`. */
+  sender: Record<string, number>;
+  /** The same on the receiving machine (its `wire.*` is the direction of the acknowledgements). */
+  receiver: Record<string, number>;
+}
+
+/** Sender and receiver on two machines, each with its own kernel worker, joined by a perfect simulated Ethernet link of `mtu`. */
+export async function udpTransferAcrossLink(plan: UdpPlan, mtu: number): Promise<{ rounds: RoundResult[]; counters: LinkCounters }> {
+  const net = new Network(1);
+  try {
+    const iface = (addr: string, mac: string) => ({ name: 'eth0', addr, mac, mtu });
+    const a = net.machine({ name: 'sender', interfaces: [iface('10.0.0.1/24', '02:00:00:00:00:01')] });
+    const b = net.machine({ name: 'receiver', interfaces: [iface('10.0.0.2/24', '02:00:00:00:00:02')] });
+    await net.link({ machine: a, iface: 'eth0' }, { machine: b, iface: 'eth0' }, { mtu });
+    const rounds = await transfer(plan, a, b, '0.0.0.0', '10.0.0.2');
+    const [sa, sb] = await Promise.all([a.stats(), b.stats()]);
+    return { rounds, counters: { sender: flatten(sa), receiver: flatten(sb) } };
+  } finally {
+    await net.shutdown();
+  }
+}
+
+/** One flat record of a kernel's counters: its stack's, its first interface's and its wire's, its pool's failures and its own errors. */
+function flatten(s: KernelStats): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(s.stack)) out[`stack.${k}`] = v;
+  const eth = s.interfaces[0];
+  for (const [k, v] of Object.entries(eth?.counters ?? {})) out[`${eth!.name}.${k}`] = v;
+  for (const [k, v] of Object.entries(eth?.wire ?? {})) out[`wire.${k}`] = v;
+  out['pool.failures'] = s.pool.failures;
+  out['kernel.internalErrors'] = s.internalErrors;
+  out['kernel.leaks'] = s.leaks.length;
+  return out;
 }

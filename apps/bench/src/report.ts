@@ -55,6 +55,17 @@ export function renderTable(report: BenchReport): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   const line = (r: string[]) => r.map((s, c) => (c === r.length - 1 ? s.padStart(widths[c]!) : s.padEnd(widths[c]!))).join('  ');
   const m = report.machine;
+  const links = report.figures.filter((f) => f.moat.link);
+  const dropped = links.flatMap((f) => {
+    const nonzero = Object.entries(f.moat.link!.drops).filter(([, v]) => v > 0);
+    return nonzero.length === 0 ? [] : [`  ${f.figure}: ${nonzero.map(([k, v]) => `${k} ${v}`).join(', ')}`];
+  });
+  const linkNote =
+    links.length === 0
+      ? []
+      : dropped.length === 0
+        ? ['', 'Across the links nothing was dropped: no frame, fragment or datagram (counters of both kernels and the link, in the JSON).']
+        : ['', 'Dropped across the links (both kernels and the link; whole transfers, warm-up rounds included; all counters in the JSON):', ...dropped];
   return [
     `Moat bench, ${report.date}${report.quick ? ' (--quick: few iterations, a smoke test)' : ''}`,
     `${m.cpu}, ${m.cores} cores, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Node ${m.node}, ${m.platform}`,
@@ -62,6 +73,7 @@ export function renderTable(report: BenchReport): string {
     line(rows[0]!),
     widths.map((w) => '-'.repeat(w)).join('  '),
     ...rows.slice(1).map(line),
+    ...linkNote,
     '',
     'Medians (latency: µs per round trip, p99 beside; throughput: per second). Ratio = Moat median / baseline median:',
     'above 1 Moat is slower for latencies; below 1 Moat is slower for throughputs.',

@@ -8,13 +8,15 @@ import { AF_INET, defineProgram, SOCK_DGRAM } from '@moat/libc';
 import { Receiver } from '../udp-protocol.js';
 
 export interface UdpReceiverArgs {
+  /** Where to bind: 127.0.0.1 on one machine, 0.0.0.0 across a link. */
+  addr: string;
   port: number;
   depth: number;
 }
 
 export default defineProgram<UdpReceiverArgs, number[]>(async ({ sys, async: net, args, log }) => {
   const s = sys.socket(AF_INET, SOCK_DGRAM);
-  sys.bind(s, { addr: '127.0.0.1', port: args.port });
+  sys.bind(s, { addr: args.addr, port: args.port });
   const rx = new Receiver();
   // Replies resolve in the order the kernel sent them, so take() sees datagrams in arrival order.
   const lane = async () => {
