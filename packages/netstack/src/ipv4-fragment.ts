@@ -206,8 +206,8 @@ export class Reassembler {
     d.highest = Math.max(d.highest, end);
     if (!p.moreFragments) d.total = end;
     if (p.fragmentOffset === 0) {
-      // Header and 8 bytes of data, bounded by the real packet (raw may carry link padding).
-      d.firstFragment = raw.slice(0, Math.min(raw.length, p.headerLength + Math.min(8, length)));
+      // Header and 8 bytes of data (a first fragment has MF set, so it carries at least 8), not link padding.
+      d.firstFragment = raw.slice(0, Math.min(raw.length, p.headerLength + 8));
     }
     // No overlaps are held, so holding `total` bytes means every hole is filled.
     if (d.total === undefined || d.bytes !== d.total) return undefined;
@@ -219,7 +219,7 @@ export class Reassembler {
   }
 
   /**
-   * Drops datagrams whose time is up (counting drop.frag.timeout) and reports
+   * Drops datagrams whose time is up (counting frag.lost.timeout) and reports
    * them, so the caller can send ICMP time exceeded where firstFragment is set.
    */
   poll(now: number): ReassemblyPoll {
@@ -233,14 +233,26 @@ export class Reassembler {
     return { deadline, expired };
   }
 
+  /**
+   * Counting: `drop.frag.<reason>` once per fragment refused by accept() (so
+   * every frame the stack receives ends in exactly one counter), and
+   * `frag.lost.<reason>` once per datagram whose held fragments are thrown
+   * away (a conflict, an eviction, a timeout).
+   */
   private drop(reason: string): undefined {
     this.counters.add(`drop.frag.${reason}`);
     return undefined;
   }
 
+  /** Refuses the fragment at hand and throws away the datagram it conflicts with. */
   private discard(key: string, d: Datagram, reason: string): undefined {
-    this.remove(key, d);
+    this.lose(key, d, reason);
     return this.drop(reason);
+  }
+
+  private lose(key: string, d: Datagram, reason: string): void {
+    this.remove(key, d);
+    this.counters.add(`frag.lost.${reason}`);
   }
 
   private remove(key: string, d: Datagram): void {
@@ -249,8 +261,7 @@ export class Reassembler {
   }
 
   private expire(key: string, d: Datagram): ExpiredDatagram {
-    this.remove(key, d);
-    this.counters.add('drop.frag.timeout');
+    this.lose(key, d, 'timeout');
     const { src, dst, protocol, identification, firstFragment } = d;
     return { src, dst, protocol, identification, firstFragment };
   }
@@ -291,7 +302,7 @@ export class Reassembler {
   private evictOldest(reason: string, keep?: Datagram): boolean {
     for (const [key, d] of this.datagrams) {
       if (d === keep) continue;
-      this.discard(key, d, reason);
+      this.lose(key, d, reason);
       return true;
     }
     return false;

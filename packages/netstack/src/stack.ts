@@ -437,8 +437,13 @@ export class Stack {
     if (!broadcast && !this.isLocal(p.dst)) return this.counters.add('drop.ipv4.notForUs');
     if (p.src === IPV4_BROADCAST || this.isBroadcast(p.src)) return this.counters.add('drop.ipv4.badSource');
     if (p.moreFragments || p.fragmentOffset !== 0) {
+      const refusedBefore = this.counters.total('drop.frag.');
       const whole = this.reassembler.accept(p, bytes.subarray(0, p.headerLength + p.payload.length), this.now());
-      if (!whole) return this.counters.add('in.fragment');
+      if (!whole) {
+        // Held (or a duplicate of one held) unless the reassembler refused it and counted why.
+        if (this.counters.total('drop.frag.') === refusedBefore) this.counters.add('in.fragment');
+        return;
+      }
       p = { ...p, moreFragments: false, fragmentOffset: 0, payload: whole };
     }
     if (p.protocol === IPPROTO_UDP) return this.udpInput(p, broadcast);

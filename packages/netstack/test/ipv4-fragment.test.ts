@@ -228,7 +228,7 @@ describe('Reassembler: hostile fragments', () => {
     expect(feed(fragment(payloadOf(24, 2), 16, false))).toBeUndefined();
     expect(r.bytesHeld).toBe(0);
     expect(r.datagramsHeld).toBe(0);
-    onlyCounters(counters, { 'drop.frag.overlap': 1 });
+    onlyCounters(counters, { 'drop.frag.overlap': 1, 'frag.lost.overlap': 1 });
   });
 
   it.each([
@@ -243,7 +243,7 @@ describe('Reassembler: hostile fragments', () => {
     feed(fragment(payloadOf(length, 9), offset, true));
     expect(r.datagramsHeld).toBe(0);
     expect(r.bytesHeld).toBe(0);
-    onlyCounters(counters, { 'drop.frag.overlap': 1 });
+    onlyCounters(counters, { 'drop.frag.overlap': 1, 'frag.lost.overlap': 1 });
   });
 
   it('accepts fragments that only touch', () => {
@@ -270,7 +270,7 @@ describe('Reassembler: hostile fragments', () => {
       expect(feed(second)).toBeUndefined();
       expect(r.datagramsHeld).toBe(0);
       expect(r.bytesHeld).toBe(0);
-      onlyCounters(counters, { 'drop.frag.inconsistent': 1 });
+      onlyCounters(counters, { 'drop.frag.inconsistent': 1, 'frag.lost.inconsistent': 1 });
     }
   });
 
@@ -312,7 +312,7 @@ describe('Reassembler: limits', () => {
     expect(feed(c!)).toBeUndefined();
     expect(r.datagramsHeld).toBe(0);
     expect(r.bytesHeld).toBe(0);
-    onlyCounters(counters, { 'drop.frag.limitFragments': 1 });
+    onlyCounters(counters, { 'drop.frag.limitFragments': 1, 'frag.lost.limitFragments': 1 });
   });
 
   it('evicts the oldest datagram beyond maxDatagrams', () => {
@@ -320,10 +320,10 @@ describe('Reassembler: limits', () => {
     const frags = [1, 2, 3].map((id) => fragmentsOf(payloadOf(3000, id), 1500, { identification: id }));
     for (const f of frags) feed(f[0]!);
     expect(r.datagramsHeld).toBe(2);
-    expect(counters.get('drop.frag.limitDatagrams')).toBe(1);
+    expect(counters.get('frag.lost.limitDatagrams')).toBe(1);
     // 1 was evicted: its last fragments start a new datagram that cannot complete; 2 and 3 can.
     expect(feed(frags[0]![1]!)).toBeUndefined();
-    expect(counters.get('drop.frag.limitDatagrams')).toBe(2); // that new datagram pushed out 2
+    expect(counters.get('frag.lost.limitDatagrams')).toBe(2); // that new datagram pushed out 2
     expect(feed(frags[2]![1]!)).toBeUndefined();
     expectBytes(feed(frags[2]![2]!), payloadOf(3000, 3));
   });
@@ -337,7 +337,7 @@ describe('Reassembler: limits', () => {
     feed(frags[2]![0]!); // 1480 more than fits: datagram 1 goes
     expect(r.bytesHeld).toBe(2960);
     expect(r.datagramsHeld).toBe(2);
-    onlyCounters(counters, { 'drop.frag.limitBytes': 1 });
+    onlyCounters(counters, { 'frag.lost.limitBytes': 1 });
   });
 
   it('never evicts the datagram being added to, and drops one that can never fit', () => {
@@ -346,12 +346,25 @@ describe('Reassembler: limits', () => {
     const other = fragmentsOf(payloadOf(600, 5), 576, { identification: 5 });
     feed(other[0]!); // 552 bytes
     feed(a!); // 1480: 2032 > 2000, so `other` goes
-    expect(counters.get('drop.frag.limitBytes')).toBe(1);
+    expect(counters.get('frag.lost.limitBytes')).toBe(1);
     expect(r.bytesHeld).toBe(1480);
     feed(b!); // this datagram alone would hold 2960 > 2000: it can never complete
     expect(r.bytesHeld).toBe(0);
     expect(r.datagramsHeld).toBe(0);
-    onlyCounters(counters, { 'drop.frag.limitBytes': 2 });
+    // `other` evicted; then the growing datagram thrown away, with the fragment that would not fit.
+    onlyCounters(counters, { 'frag.lost.limitBytes': 2, 'drop.frag.limitBytes': 1 });
+  });
+
+  it('evicts others, never the oldest datagram when it is the one growing', () => {
+    const { r, counters, feed } = setup({ maxBytes: 3000 });
+    const payload = payloadOf(2960, 1);
+    const [a1, a2] = fragmentsOf(payload, 1500, { identification: 1 });
+    feed(a1!);
+    feed(fragmentsOf(payloadOf(3000, 2), 1500, { identification: 2 })[0]!);
+    expectBytes(feed(a2!), payload); // 1 is the oldest, but 2 makes way
+    expect(r.bytesHeld).toBe(0);
+    expect(r.datagramsHeld).toBe(0);
+    onlyCounters(counters, { 'frag.lost.limitBytes': 1, 'frag.reassembled': 1 });
   });
 
   it('refuses a single fragment larger than maxBytes without evicting anything', () => {
@@ -387,12 +400,12 @@ describe('Reassembler: limits', () => {
     }
     expect(peakBytes).toBeLessThanOrEqual(maxBytes);
     expect(peakDatagrams).toBeLessThanOrEqual(maxDatagrams);
-    expect(counters.get(size === 1480 ? 'drop.frag.limitDatagrams' : 'drop.frag.limitBytes')).toBeGreaterThan(4900);
+    expect(counters.get(size === 1480 ? 'frag.lost.limitDatagrams' : 'frag.lost.limitBytes')).toBeGreaterThan(4900);
     expectBytes(delivered, payload);
     // Every bogus datagram no longer held was evicted and counted as such.
-    expect(counters.total('drop.frag.limit')).toBe(5000 - r.datagramsHeld);
+    expect(counters.total('frag.lost.limit')).toBe(5000 - r.datagramsHeld);
     const { expired, deadline } = r.poll(5000 + 30_000);
-    expect(expired.length + counters.total('drop.frag.limit')).toBe(5000);
+    expect(expired.length + counters.total('frag.lost.limit')).toBe(5000);
     expect(deadline).toBeUndefined();
     expect(r.bytesHeld).toBe(0);
     expect(r.datagramsHeld).toBe(0);
@@ -412,7 +425,7 @@ describe('Reassembler: timeouts', () => {
       { src: SRC, dst: DST, protocol: IPPROTO_UDP, identification: 0x1234, firstFragment: frags[0]!.subarray(0, IPV4_HEADER_LEN + 8) },
     ]);
     expect(r.bytesHeld).toBe(0);
-    onlyCounters(counters, { 'drop.frag.timeout': 1 });
+    onlyCounters(counters, { 'frag.lost.timeout': 1 });
   });
 
   it('reports no first fragment when it never came', () => {
@@ -452,6 +465,6 @@ describe('Reassembler: timeouts', () => {
     expect(expired).toHaveLength(1);
     expect(expired[0]!.firstFragment).toEqual(a!.subarray(0, 28));
     expect(deadline).toBe(60_000);
-    onlyCounters(counters, { 'drop.frag.timeout': 1 });
+    onlyCounters(counters, { 'frag.lost.timeout': 1 });
   });
 });
