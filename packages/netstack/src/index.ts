@@ -16,3 +16,5 @@ export * from './link/sim-link.js';
 export * from './pcap.js';
 export * from './arp-cache.js';
 export * from './ipv4-fragment.js';
+export * from './tcp/connection-machine.js';
+export * from './tcp/socket-machine.js';
