@@ -1,0 +1,775 @@
+/**
+ * One TCP connection's data path (the TCB of RFC 9293 3.3.1), sans-IO: fed
+ * segments, user calls and the time; it answers with the segments to send
+ * and its next deadline. Sequence space, buffers and timers are plain
+ * TypeScript; the control state lives in `tcpConnectionMachine`, which this
+ * code drives with an event only when a control transition happens (never
+ * per data segment), and whose transition `meta` says what to emit.
+ */
+import { createActor, type Actor } from 'xstate';
+import type { TcpHeader, TcpOptions } from '../wire/tcp.js';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/tcp.js';
+import { classifyAck, rstAction, segmentAcceptable, trimToWindow } from './acceptability.js';
+import { NewReno } from './congestion.js';
+import { tcpConnectionMachine, tcpTransitionTable, type TcpError, type TcpEventType, type TcpState, type TcpTransitionMeta } from './connection-machine.js';
+import { OooQueue } from './ooo-queue.js';
+import { RtoEstimator } from './rto.js';
+import { seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqSub } from './seq.js';
+import { StreamBuffer } from './stream-buffer.js';
+
+export interface TcpConfig {
+  /** Our MSS: the interface MTU less 40 bytes of IPv4 and TCP headers. */
+  mss: number;
+  sndBuf: number;
+  rcvBuf: number;
+  /** TCP_NODELAY: send small segments at once instead of waiting for outstanding data to be acknowledged (Nagle). */
+  noDelay: boolean;
+  /** SO_KEEPALIVE, and its idle time, probe interval and probe count (Linux: 7200 s, 75 s, 9). */
+  keepAlive: boolean;
+  keepAliveIdleMs: number;
+  keepAliveIntervalMs: number;
+  keepAliveProbes: number;
+  /** 2*MSL, the TIME-WAIT period (RFC 9293 says MSL is 2 minutes; Linux waits 60 s in all). */
+  timeWaitMs: number;
+  /** ACKs may be delayed this long (RFC 9293 3.8.6.3: < 0.5 s; Linux about 40 ms). */
+  delayedAckMs: number;
+  minRtoMs: number;
+  initialRtoMs: number;
+  /** SYN retransmissions before giving up (Linux tcp_syn_retries: 6) and data ones (tcp_retries2: 15). */
+  synRetries: number;
+  dataRetries: number;
+  /** Offer window scaling, SACK and timestamps in our SYN. */
+  windowScaling: boolean;
+  sack: boolean;
+  timestamps: boolean;
+}
+
+export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
+  mss: 1460,
+  sndBuf: 256 * 1024,
+  rcvBuf: 256 * 1024,
+  noDelay: false,
+  keepAlive: false,
+  keepAliveIdleMs: 7_200_000,
+  keepAliveIntervalMs: 75_000,
+  keepAliveProbes: 9,
+  timeWaitMs: 60_000,
+  delayedAckMs: 40,
+  minRtoMs: 200,
+  initialRtoMs: 1000,
+  synRetries: 6,
+  dataRetries: 15,
+  windowScaling: true,
+  sack: true,
+  timestamps: true,
+});
+
+export interface Endpoints {
+  localAddr: number;
+  localPort: number;
+  remoteAddr: number;
+  remotePort: number;
+}
+
+export interface OutSegment {
+  header: TcpHeader;
+  payload: Uint8Array;
+}
+
+/** Counters a connection keeps, for reports and tests. */
+export interface TcpConnectionStats {
+  segmentsIn: number;
+  segmentsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  retransmits: number;
+  fastRetransmits: number;
+  timeouts: number;
+  dupAcksIn: number;
+  challengeAcks: number;
+  outOfOrder: number;
+  dropped: number;
+  zeroWindowProbes: number;
+  keepAliveProbes: number;
+}
+
+const MEta = new Map<string, TcpTransitionMeta>();
+for (const [from, event, to, meta] of tcpTransitionTable()) MEta.set(`${from}|${event}|${to}`, meta);
+
+/** The largest window a scaled window field can say (RFC 7323 2.3: shift at most 14). */
+const MAX_WINDOW_SHIFT = 14;
+
+export class TcpConnection {
+  readonly stats: TcpConnectionStats = {
+    segmentsIn: 0,
+    segmentsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    retransmits: 0,
+    fastRetransmits: 0,
+    timeouts: 0,
+    dupAcksIn: 0,
+    challengeAcks: 0,
+    outOfOrder: 0,
+    dropped: 0,
+    zeroWindowProbes: 0,
+    keepAliveProbes: 0,
+  };
+  /** Why the connection failed, once it has (ECONNREFUSED, ECONNRESET, ETIMEDOUT, EPIPE). */
+  error: TcpError | undefined;
+  /** Every control transition taken, for traces and transition coverage. */
+  readonly transitions: { from: TcpState; event: TcpEventType; to: TcpState }[] = [];
+
+  private readonly machine: Actor<typeof tcpConnectionMachine>;
+  private readonly config: TcpConfig;
+  // Send sequence space (RFC 9293 3.3.1).
+  private readonly iss: number;
+  private sndUna: number;
+  private sndNxt: number;
+  private sndMax: number;
+  private sndWnd = 0;
+  private maxSndWnd = 0;
+  private sndWl1 = 0;
+  private sndWl2 = 0;
+  // Receive sequence space.
+  private rcvNxt = 0;
+  /** The right edge we last advertised: the window never shrinks below it (RFC 9293 3.8.6.2.2). */
+  private rcvAdvertised = 0;
+  // Negotiated options.
+  private sndMss: number;
+  private sndShift = 0;
+  private rcvShift = 0;
+  private sackOk = false;
+  private tsOk = false;
+  private tsRecent = 0;
+  // Buffers: the send buffer starts at SND.UNA's first data byte; the receive buffer holds what the user has yet to read.
+  private readonly sendBuf: StreamBuffer;
+  private readonly recvBuf: StreamBuffer;
+  private readonly ooo: OooQueue;
+  /** Where our FIN goes, once the user has closed: just after the last byte written. */
+  private finSeq: number | undefined;
+  private finReceived = false;
+  /** Set while a segment that acknowledged our FIN in FIN-WAIT-1 is being processed. */
+  private ourFinAcked = false;
+  // Congestion and timing.
+  private readonly rto: RtoEstimator;
+  private cc: NewReno;
+  private timedSeq: number | undefined;
+  private timedAt = 0;
+  private retries = 0;
+  private retransmitAt: number | undefined;
+  private ackAt: number | undefined;
+  private persistAt: number | undefined;
+  private persistBackoff = 0;
+  private keepAliveAt: number | undefined;
+  private keepAliveSent = 0;
+  private timeWaitAt: number | undefined;
+  private lastHeardAt: number;
+  private lastSentAt = 0;
+  // What the next output() must send.
+  private sendSyn = false;
+  private ackNow = false;
+  private unackedSegments = 0;
+  private retransmitNow = false;
+  /** Segments RFC 3042 lets past cwnd. */
+  private limitedTransmit = 0;
+  private probeNow = false;
+  private keepAliveNow = false;
+  private rstNow: { seq: number; ack?: number } | undefined;
+
+  constructor(
+    readonly endpoints: Endpoints,
+    iss: number,
+    now: number,
+    config: Partial<TcpConfig> = {},
+  ) {
+    this.config = { ...DEFAULT_TCP_CONFIG, ...config };
+    this.iss = iss >>> 0;
+    this.sndUna = this.sndNxt = this.sndMax = this.iss;
+    this.sndMss = Math.min(536, this.config.mss); // RFC 9293 3.7.1: 536 until the peer says otherwise
+    this.sendBuf = new StreamBuffer(this.config.sndBuf);
+    this.recvBuf = new StreamBuffer(this.config.rcvBuf);
+    this.ooo = new OooQueue({ maxBytes: this.config.rcvBuf });
+    this.rto = new RtoEstimator({ minMs: this.config.minRtoMs, initialMs: this.config.initialRtoMs });
+    this.cc = new NewReno({ smss: this.config.mss });
+    this.lastHeardAt = now;
+    if (this.config.windowScaling) {
+      while (this.rcvShift < MAX_WINDOW_SHIFT && this.config.rcvBuf >> this.rcvShift > 65535) this.rcvShift++;
+    }
+    this.machine = createActor(tcpConnectionMachine).start();
+  }
+
+  get state(): TcpState {
+    return this.machine.getSnapshot().value as TcpState;
+  }
+
+  // ---- the user's side -------------------------------------------------------
+
+  /** Active open (connect): sends a SYN. */
+  open(now: number): void {
+    this.event('OPEN_ACTIVE', now);
+  }
+
+  /**
+   * Passive open for a SYN a listener received: the connection starts in
+   * LISTEN, takes the SYN, and answers SYN-ACK.
+   */
+  accept(syn: TcpHeader, now: number): void {
+    this.event('OPEN_PASSIVE', now);
+    this.takeSyn(syn);
+    this.event('RCV_SYN', now);
+  }
+
+  /** Copies as much of `data` as the send buffer has room for; returns how much. */
+  write(data: Uint8Array): number {
+    const state = this.state;
+    if (this.finSeq !== undefined || (!this.machine.getSnapshot().hasTag('canSend') && state !== 'SYN_SENT' && state !== 'SYN_RECEIVED')) return 0;
+    return this.sendBuf.write(data);
+  }
+
+  /** Bytes the user may read now, up to `max`. */
+  read(max: number): Uint8Array {
+    const before = this.receiveWindow();
+    const data = this.recvBuf.read(Math.min(max, this.recvBuf.length));
+    // Opening the window by at least an MSS (or half the buffer) is worth an ACK of its own (RFC 9293 3.8.6.2.2).
+    if (data.length > 0 && this.receiveWindow() - before >= Math.min(this.sndMss, this.config.rcvBuf / 2) && before < this.sndMss) {
+      this.ackNow = true;
+    }
+    return data;
+  }
+
+  /** No more data from us: a FIN follows what is queued (shutdown(SHUT_WR), or close()). */
+  close(now: number): void {
+    this.event('CLOSE', now);
+  }
+
+  /** Drop everything and reset the peer (close with unread data, SO_LINGER 0, the owner's death). */
+  abort(now: number): void {
+    this.event('ABORT', now);
+  }
+
+  get readable(): number {
+    return this.recvBuf.length;
+  }
+
+  get writable(): number {
+    return this.finSeq !== undefined ? 0 : this.sendBuf.free;
+  }
+
+  /** Whether every byte written has been acknowledged. */
+  get drained(): boolean {
+    return this.sendBuf.length === 0;
+  }
+
+  /** The peer sent its FIN and everything before it has been read. */
+  get atEof(): boolean {
+    return this.finReceived && this.recvBuf.length === 0;
+  }
+
+  get closed(): boolean {
+    return this.state === 'CLOSED';
+  }
+
+  /** Past the handshake (RFC 9293 3.5.2's synchronized states). */
+  get established(): boolean {
+    return this.machine.getSnapshot().hasTag('synchronized');
+  }
+
+  // ---- the network's side -------------------------------------------------------
+
+  /** A segment for this connection (already checksummed and demultiplexed). RFC 9293 3.10.7. */
+  input(seg: TcpHeader, payload: Uint8Array, now: number): void {
+    this.stats.segmentsIn++;
+    const state = this.state;
+    if (state === 'CLOSED' || state === 'LISTEN') return this.drop();
+    if (state === 'SYN_SENT') return this.inputSynSent(seg, now);
+    const flags = seg.flags;
+    const segLen = payload.length + (flags & TCP_SYN ? 1 : 0) + (flags & TCP_FIN ? 1 : 0);
+    const rcvWnd = this.receiveWindow();
+    // First: is it in the window?
+    if (!segmentAcceptable(seg.seq, segLen, this.rcvNxt, rcvWnd)) {
+      if (!(flags & TCP_RST)) {
+        if (state === 'TIME_WAIT' && flags & TCP_FIN) this.timeWaitAt = now + this.config.timeWaitMs;
+        this.ackNow = true;
+      }
+      return this.drop();
+    }
+    this.lastHeardAt = now;
+    this.keepAliveSent = 0;
+    // Second: RST, by RFC 5961's exact-match rule.
+    if (flags & TCP_RST) {
+      const action = rstAction(seg.seq, this.rcvNxt, rcvWnd);
+      if (action === 'accept') return this.event('RCV_RST', now);
+      if (action === 'challenge') this.challengeAck();
+      return this.drop();
+    }
+    // Fourth: a SYN in a synchronized state gets a challenge ACK (RFC 5961 4).
+    if (flags & TCP_SYN) {
+      this.challengeAck();
+      return this.drop();
+    }
+    // Fifth: the ACK.
+    if (!(flags & TCP_ACK)) return this.drop();
+    if (this.tsOk && seg.options.timestamps && seqLeq(seg.seq, this.rcvNxt)) this.tsRecent = seg.options.timestamps.value;
+    if (state === 'SYN_RECEIVED') {
+      if (!(seqGt(seg.ack, this.sndUna) && seqLeq(seg.ack, this.sndNxt))) {
+        this.rstNow = { seq: seg.ack };
+        return this.drop();
+      }
+      this.event('RCV_ACK_OF_SYN', now);
+    }
+    if (!this.processAck(seg, payload.length, now)) return;
+    // Sixth and seventh: the data.
+    if (payload.length > 0) this.processData(seg.seq, payload, now);
+    // Eighth: FIN, once everything before it has arrived.
+    const ourFinAcked = this.ourFinAcked;
+    this.ourFinAcked = false;
+    const finAt = seqAdd(seg.seq, payload.length);
+    if (flags & TCP_FIN && finAt === this.rcvNxt && !this.finReceived) {
+      this.finReceived = true;
+      this.rcvNxt = seqAdd(this.rcvNxt, 1);
+      this.ackNow = true;
+      this.event(this.state === 'FIN_WAIT_1' && ourFinAcked ? 'RCV_FIN_ACK_OF_FIN' : 'RCV_FIN', now);
+    } else if (flags & TCP_FIN && this.state === 'TIME_WAIT') {
+      this.timeWaitAt = now + this.config.timeWaitMs; // a retransmitted FIN: ACK it again (RFC 9293 3.10.7.4)
+      this.ackNow = true;
+    } else if (ourFinAcked && this.state === 'FIN_WAIT_1') {
+      this.event('RCV_ACK_OF_FIN', now); // its FIN could not be taken yet
+    }
+  }
+
+  /** SYN-SENT (RFC 9293 3.10.7.3). */
+  private inputSynSent(seg: TcpHeader, now: number): void {
+    const flags = seg.flags;
+    const ackOk = seqGt(seg.ack, this.iss) && seqLeq(seg.ack, this.sndNxt);
+    if (flags & TCP_ACK && !ackOk) {
+      if (!(flags & TCP_RST)) this.rstNow = { seq: seg.ack };
+      return this.drop();
+    }
+    if (flags & TCP_RST) {
+      if (flags & TCP_ACK) this.event('RCV_RST', now);
+      return this.drop();
+    }
+    if (!(flags & TCP_SYN)) return this.drop();
+    this.takeSyn(seg);
+    this.lastHeardAt = now;
+    if (flags & TCP_ACK) {
+      this.ackAdvanced(seg.ack, now);
+      this.updateWindow(seg);
+      this.event('RCV_SYN_ACK', now);
+    } else {
+      this.event('RCV_SYN', now); // simultaneous open
+    }
+  }
+
+  /** Records the peer's SYN: its sequence number and the options both sides offered. */
+  private takeSyn(syn: TcpHeader): void {
+    this.rcvNxt = seqAdd(syn.seq, 1);
+    this.rcvAdvertised = this.rcvNxt;
+    const o = syn.options;
+    this.sndMss = Math.min(this.config.mss, o.mss ?? 536);
+    this.cc = new NewReno({ smss: this.sndMss });
+    if (this.config.windowScaling && o.windowScale !== undefined) this.sndShift = Math.min(o.windowScale, MAX_WINDOW_SHIFT);
+    else this.rcvShift = 0;
+    this.sackOk = this.config.sack && !!o.sackPermitted;
+    this.tsOk = this.config.timestamps && !!o.timestamps;
+    if (o.timestamps) this.tsRecent = o.timestamps.value;
+    // A SYN's window is never scaled (RFC 7323 2.2).
+    this.sndWnd = syn.window;
+    this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
+    this.sndWl1 = syn.seq;
+    this.sndWl2 = syn.ack;
+  }
+
+  /** The fifth check's ESTABLISHED-and-later part. Returns false when the segment is to be dropped. */
+  private processAck(seg: TcpHeader, dataLen: number, now: number): boolean {
+    const kind = classifyAck(seg.ack, this.sndUna, this.sndMax, this.maxSndWnd);
+    if (kind === 'challenge') {
+      // An ACK for data never sent, or too old to be true (RFC 5961 5.2).
+      this.challengeAck();
+      this.drop();
+      return false;
+    }
+    if (kind === 'new') {
+      this.limitedTransmit = 0;
+      this.ackAdvanced(seg.ack, now, seg);
+    } else if (kind === 'same' && dataLen === 0 && !(seg.flags & TCP_FIN) && seqGt(this.sndMax, this.sndUna) && (seg.window << this.sndShift === this.sndWnd || !!seg.options.sackBlocks?.length)) {
+      // A duplicate ACK (RFC 5681 2): same ACK and window, no data. One that reports newly SACKed data counts
+      // too, window or not (RFC 6675's DupAck), since the window moves as the reader reads.
+      this.stats.dupAcksIn++;
+      if (this.cc.onDupAck({ ack: seg.ack, sndMax: this.sndMax, flightSize: this.flightSize() })) {
+        this.stats.fastRetransmits++;
+        this.retransmitNow = true;
+      } else if (this.cc.dupAcks < 3 && !this.cc.inRecovery) {
+        // Limited transmit (RFC 3042): each of the first two duplicates lets one new segment out, so a small
+        // window still produces the third duplicate that fast retransmit needs.
+        this.limitedTransmit++;
+      }
+    }
+    this.updateWindow(seg);
+    if (this.finSeq !== undefined && seqGt(this.sndUna, this.finSeq)) {
+      const state = this.state;
+      // In FIN-WAIT-1 a FIN on the same segment makes it one transition (figure 5, note 2): decided after the data.
+      if (state === 'FIN_WAIT_1') this.ourFinAcked = true;
+      if ((state === 'FIN_WAIT_1' && !(seg.flags & TCP_FIN)) || state === 'CLOSING' || state === 'LAST_ACK') this.event('RCV_ACK_OF_FIN', now);
+    }
+    return !this.closed;
+  }
+
+  /** SND.UNA moves to `ack`: free what was acknowledged, sample the RTT, open cwnd, restart the timer. */
+  private ackAdvanced(ack: number, now: number, seg?: TcpHeader): void {
+    const before = this.sndUna;
+    // Bytes of data acknowledged: the SYN and FIN occupy a sequence number but no buffer.
+    let dataAcked = seqSub(ack, before);
+    if (before === this.iss) dataAcked--; // our SYN
+    if (this.finSeq !== undefined && seqGt(ack, this.finSeq)) dataAcked--;
+    dataAcked = Math.max(0, Math.min(dataAcked, this.sendBuf.length));
+    this.sendBuf.consume(dataAcked);
+    this.sndUna = ack;
+    if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
+    this.stats.bytesOut += dataAcked;
+    // RTT: from the echoed timestamp when both use them (RFC 7323 4), else Karn's single timed segment.
+    if (this.tsOk && seg?.options.timestamps?.echo) this.rto.sample(Math.max(0, (now >>> 0) - seg.options.timestamps.echo));
+    else if (this.timedSeq !== undefined && seqGeq(ack, this.timedSeq)) this.rto.sample(now - this.timedAt);
+    if (this.timedSeq !== undefined && seqGeq(ack, this.timedSeq)) this.timedSeq = undefined;
+    this.retries = 0;
+    if (dataAcked > 0 && this.cc.onAck({ ack, bytesAcked: dataAcked, flightSize: this.flightSize() })) this.retransmitNow = true;
+    this.retransmitAt = seqLt(this.sndUna, this.sndMax) ? now + this.rto.rto : undefined;
+  }
+
+  private updateWindow(seg: TcpHeader): void {
+    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLeq(this.sndWl2, seg.ack))) {
+      this.sndWnd = seg.flags & TCP_SYN ? seg.window : seg.window << this.sndShift;
+      this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = seg.ack;
+      if (this.sndWnd > 0) {
+        this.persistAt = undefined;
+        this.persistBackoff = 0;
+      }
+    }
+  }
+
+  private processData(seq: number, payload: Uint8Array, now: number): void {
+    if (!this.machine.getSnapshot().hasTag('canReceive')) return this.drop();
+    const { skip, length } = trimToWindow(seq, payload.length, this.rcvNxt, this.receiveWindow());
+    if (length === 0) {
+      this.ackNow = true;
+      return;
+    }
+    const start = seqAdd(seq, skip);
+    const data = payload.subarray(skip, skip + length);
+    if (start !== this.rcvNxt) {
+      // Out of order: keep it, and say at once what we are missing (a duplicate ACK, with SACK blocks).
+      this.stats.outOfOrder++;
+      this.ooo.insert(start, data);
+      this.ackNow = true;
+      return;
+    }
+    const taken = this.recvBuf.write(data);
+    this.rcvNxt = seqAdd(this.rcvNxt, taken);
+    this.stats.bytesIn += taken;
+    const filled = this.ooo.isEmpty ? new Uint8Array(0) : this.ooo.take(this.rcvNxt, this.recvBuf.free);
+    if (filled.length > 0) {
+      this.recvBuf.write(filled);
+      this.rcvNxt = seqAdd(this.rcvNxt, filled.length);
+      this.stats.bytesIn += filled.length;
+      this.ackNow = true; // a hole was filled: tell the sender now (RFC 5681 4.2)
+    }
+    // Delayed ACK (RFC 9293 3.8.6.3, RFC 5681 4.2): at least every second full-sized segment, else within delayedAckMs.
+    if (++this.unackedSegments >= 2) this.ackNow = true;
+    else this.ackAt ??= now + this.config.delayedAckMs;
+  }
+
+  // ---- timers and output --------------------------------------------------------
+
+  /** When output() next has something to do on its own (a timer), if ever. */
+  deadline(): number | undefined {
+    let next: number | undefined;
+    for (const t of [this.retransmitAt, this.ackAt, this.persistAt, this.keepAliveAt, this.timeWaitAt]) {
+      if (t !== undefined && (next === undefined || t < next)) next = t;
+    }
+    return next;
+  }
+
+  /** Runs due timers and returns the segments to send now. */
+  output(now: number): OutSegment[] {
+    this.runTimers(now);
+    const out: OutSegment[] = [];
+    if (this.rstNow) {
+      out.push(this.segment(this.rstNow.seq, TCP_RST | (this.rstNow.ack !== undefined ? TCP_ACK : 0), new Uint8Array(0), now, this.rstNow.ack));
+      this.rstNow = undefined;
+    }
+    const state = this.state;
+    if (state === 'CLOSED' || state === 'LISTEN') return this.sent(out, now);
+    if (this.sendSyn) {
+      this.sendSyn = false;
+      const synAck = state === 'SYN_RECEIVED';
+      out.push(this.segment(this.iss, TCP_SYN | (synAck ? TCP_ACK : 0), new Uint8Array(0), now));
+      if (seqLt(this.sndNxt, seqAdd(this.iss, 1))) this.sndNxt = this.sndMax = seqAdd(this.iss, 1);
+      this.retransmitAt ??= now + this.rto.rto;
+      return this.sent(out, now);
+    }
+    if (!this.established) {
+      // Before ESTABLISHED only an ACK may go besides the SYN: e.g. in a simultaneous open, the answer to the peer's SYN-ACK.
+      if (this.ackNow && state === 'SYN_RECEIVED') out.push(this.segment(this.sndNxt, TCP_ACK, new Uint8Array(0), now));
+      return this.sent(out, now);
+    }
+    if (this.retransmitNow) {
+      this.retransmitNow = false;
+      const seg = this.dataSegment(this.sndUna, this.sndMss, now, true);
+      if (seg) out.push(seg);
+    }
+    // New data (and our FIN), as far as the peer's window and cwnd allow.
+    for (;;) {
+      const seg = this.nextDataSegment(now);
+      if (!seg) break;
+      out.push(seg);
+    }
+    if (this.probeNow) {
+      this.probeNow = false;
+      const probe = this.dataSegment(this.sndNxt, 1, now, false, true);
+      if (probe) out.push(probe);
+    }
+    if (this.keepAliveNow) {
+      this.keepAliveNow = false;
+      out.push(this.segment(seqAdd(this.sndUna, -1), TCP_ACK, new Uint8Array(0), now));
+    }
+    if (this.ackNow && out.length === 0) out.push(this.segment(this.sndNxt, TCP_ACK, new Uint8Array(0), now));
+    return this.sent(out, now);
+  }
+
+  private sent(out: OutSegment[], now: number): OutSegment[] {
+    if (out.length > 0) {
+      this.stats.segmentsOut += out.length;
+      this.lastSentAt = now;
+      if (out.some((s) => s.header.flags & TCP_ACK)) {
+        this.ackNow = false;
+        this.ackAt = undefined;
+        this.unackedSegments = 0;
+      }
+    }
+    this.armKeepAlive();
+    return out;
+  }
+
+  private runTimers(now: number): void {
+    if (this.timeWaitAt !== undefined && now >= this.timeWaitAt) {
+      this.timeWaitAt = undefined;
+      this.event('TIMEOUT_2MSL', now);
+    }
+    if (this.ackAt !== undefined && now >= this.ackAt) this.ackNow = true;
+    if (this.retransmitAt !== undefined && now >= this.retransmitAt) this.retransmitTimeout(now);
+    if (this.persistAt !== undefined && now >= this.persistAt) {
+      this.stats.zeroWindowProbes++;
+      this.probeNow = true;
+      this.persistBackoff = Math.min(this.persistBackoff + 1, 6);
+      this.persistAt = now + Math.min(this.rto.rto * 2 ** this.persistBackoff, 60_000);
+    }
+    if (this.keepAliveAt !== undefined && now >= this.keepAliveAt) {
+      if (this.keepAliveSent >= this.config.keepAliveProbes) {
+        this.keepAliveAt = undefined;
+        this.event('GIVE_UP', now);
+        return;
+      }
+      this.keepAliveSent++;
+      this.stats.keepAliveProbes++;
+      this.keepAliveNow = true;
+      this.keepAliveAt = now + this.config.keepAliveIntervalMs;
+    }
+  }
+
+  private retransmitTimeout(now: number): void {
+    const state = this.state;
+    const limit = state === 'SYN_SENT' || state === 'SYN_RECEIVED' ? this.config.synRetries : this.config.dataRetries;
+    if (this.retries >= limit) {
+      this.retransmitAt = undefined;
+      this.event('GIVE_UP', now);
+      return;
+    }
+    this.retries++;
+    this.stats.timeouts++;
+    this.rto.backoff();
+    this.timedSeq = undefined; // Karn: never time a retransmitted segment
+    if (state === 'SYN_SENT' || state === 'SYN_RECEIVED') {
+      this.sendSyn = true;
+      this.stats.retransmits++;
+    } else {
+      this.cc.onRetransmitTimeout({ sndMax: this.sndMax, flightSize: this.flightSize() });
+      // Go back to the first unacknowledged byte; slow start resends from there.
+      this.sndNxt = this.sndUna;
+    }
+    this.retransmitAt = now + this.rto.rto;
+  }
+
+  /** The next segment of new data (or the FIN) that the windows allow, if any. */
+  private nextDataSegment(now: number): OutSegment | undefined {
+    const unsent = this.sendBuf.length - this.bufferOffset(this.sndNxt);
+    const inFlight = seqSub(this.sndNxt, this.sndUna);
+    const allowance = this.limitedTransmit > 0 ? this.sndMss : 0;
+    const room = Math.min(this.sndWnd, this.cc.cwnd + allowance) - inFlight;
+    if (unsent <= 0) {
+      // Everything written is out: the FIN, on its own, if it is due (it needs no window).
+      return this.finSeq !== undefined && this.sndNxt === this.finSeq ? this.finSegment(now, false) : undefined;
+    }
+    if (room <= 0) {
+      // A zero window with nothing in flight: probe it, or the window update we wait for may never come.
+      if (this.sndWnd === 0 && inFlight === 0) this.persistAt ??= now + this.rto.rto;
+      return undefined;
+    }
+    const size = Math.min(this.sndMss, unsent, room);
+    // Nagle (RFC 9293 3.7.4): hold a small segment while data is unacknowledged, unless told not to or closing.
+    if (size < this.sndMss && inFlight > 0 && !this.config.noDelay && !(this.finSeq !== undefined && size === unsent)) return undefined;
+    if (allowance > 0 && room - allowance < size) this.limitedTransmit--;
+    return this.dataSegment(this.sndNxt, size, now, false);
+  }
+
+  /**
+   * A segment of buffered data starting at `seq`. New data advances SND.NXT;
+   * `retransmit` resends without moving it; a `probe` may exceed the window.
+   */
+  private dataSegment(seq: number, max: number, now: number, retransmit: boolean, probe = false): OutSegment | undefined {
+    const offset = this.bufferOffset(seq);
+    const length = Math.min(max, this.sendBuf.length - offset);
+    if (length <= 0) return this.finSeq !== undefined && seq === this.finSeq ? this.finSegment(now, retransmit) : undefined;
+    const payload = this.sendBuf.slice(offset, length);
+    const end = seqAdd(seq, length);
+    // The FIN rides on the last data segment.
+    const withFin = !probe && this.finSeq === end;
+    const flags = TCP_ACK | (offset + length === this.sendBuf.length ? TCP_PSH : 0) | (withFin ? TCP_FIN : 0);
+    if (retransmit || seqLt(seq, this.sndMax)) this.stats.retransmits++;
+    else if (this.timedSeq === undefined) {
+      this.timedSeq = end;
+      this.timedAt = now;
+    }
+    if (!retransmit) this.advance(withFin ? seqAdd(end, 1) : end);
+    this.retransmitAt ??= now + this.rto.rto;
+    return this.segment(seq, flags, payload, now);
+  }
+
+  private finSegment(now: number, retransmit: boolean): OutSegment {
+    const seq = this.finSeq!;
+    if (retransmit || seqLt(seq, this.sndMax)) this.stats.retransmits++;
+    if (!retransmit) this.advance(seqAdd(seq, 1));
+    this.retransmitAt ??= now + this.rto.rto;
+    return this.segment(seq, TCP_FIN | TCP_ACK, new Uint8Array(0), now);
+  }
+
+  private advance(next: number): void {
+    this.sndNxt = seqMax(this.sndNxt, next);
+    this.sndMax = seqMax(this.sndMax, this.sndNxt);
+  }
+
+  private segment(seq: number, flags: number, payload: Uint8Array, now: number, ack?: number): OutSegment {
+    const syn = (flags & TCP_SYN) !== 0;
+    const options: TcpOptions = {};
+    if (syn) {
+      options.mss = this.config.mss;
+      if (this.config.windowScaling && (this.state === 'SYN_SENT' || this.sndShift > 0 || this.rcvShift > 0)) options.windowScale = this.rcvShift;
+      if (this.config.sack && (this.state === 'SYN_SENT' || this.sackOk)) options.sackPermitted = true;
+    }
+    if (this.config.timestamps && (syn ? this.state === 'SYN_SENT' || this.tsOk : this.tsOk)) {
+      options.timestamps = { value: now >>> 0, echo: this.tsRecent >>> 0 };
+    }
+    if (this.sackOk && !syn && !this.ooo.isEmpty) options.sackBlocks = this.ooo.sackBlocks(this.tsOk ? 3 : 4);
+    const withAck = (flags & TCP_ACK) !== 0;
+    const window = flags & TCP_RST ? 0 : this.advertiseWindow(syn);
+    return {
+      header: {
+        srcPort: this.endpoints.localPort,
+        dstPort: this.endpoints.remotePort,
+        seq: seq >>> 0,
+        ack: withAck ? (ack ?? this.rcvNxt) >>> 0 : 0,
+        flags,
+        window,
+        urgentPointer: 0,
+        options,
+      },
+      payload,
+    };
+  }
+
+  /** The window field to send: free receive space, never moving the right edge left, scaled except in a SYN. */
+  private advertiseWindow(syn: boolean): number {
+    const wnd = this.receiveWindow();
+    const edge = seqAdd(this.rcvNxt, wnd);
+    if (seqGt(edge, this.rcvAdvertised)) this.rcvAdvertised = edge;
+    return syn ? Math.min(wnd, 65535) : Math.min(wnd >> this.rcvShift, 65535);
+  }
+
+  private receiveWindow(): number {
+    const free = this.recvBuf.free;
+    // Keep what was promised: the advertised right edge does not move back.
+    const promised = seqSub(this.rcvAdvertised, this.rcvNxt);
+    // Receiver silly-window avoidance (RFC 9293 3.8.6.2.2): advertise nothing rather than a sliver.
+    const sws = free < Math.min(this.config.rcvBuf / 2, this.sndMss) ? 0 : free;
+    return Math.max(sws, promised, 0) & ~((1 << this.rcvShift) - 1);
+  }
+
+  private flightSize(): number {
+    return seqSub(this.sndMax, this.sndUna);
+  }
+
+  /** The sequence number of the send buffer's first byte: SND.UNA, or just after our SYN while it is unacknowledged. */
+  private bufferStart(): number {
+    return this.sndUna === this.iss ? seqAdd(this.iss, 1) : this.sndUna;
+  }
+
+  /** Offset in the send buffer of sequence number `seq`. */
+  private bufferOffset(seq: number): number {
+    return Math.max(0, seqSub(seq, this.bufferStart()));
+  }
+
+  private challengeAck(): void {
+    this.stats.challengeAcks++;
+    this.ackNow = true;
+  }
+
+  private drop(): void {
+    this.stats.dropped++;
+  }
+
+  private armKeepAlive(): void {
+    if (!this.config.keepAlive || !this.established || this.keepAliveSent > 0) return;
+    this.keepAliveAt = Math.max(this.lastHeardAt, this.lastSentAt) + this.config.keepAliveIdleMs;
+  }
+
+  /** Sends a control event to the machine and does what its transition says. */
+  private event(type: TcpEventType, now: number): void {
+    const from = this.state;
+    this.machine.send({ type } as never);
+    const to = this.state;
+    const meta = MEta.get(`${from}|${type}|${to}`);
+    if (!meta) return; // the state has no rule for it: ignored, as the RFC says
+    this.transitions.push({ from, event: type, to });
+    if (meta.error) this.error = meta.error;
+    for (const emit of meta.emit) {
+      switch (emit) {
+        case 'SYN':
+        case 'SYN_ACK':
+          this.sendSyn = true;
+          break;
+        case 'ACK':
+          this.ackNow = true;
+          break;
+        case 'FIN':
+          this.finSeq = seqAdd(this.bufferStart(), this.sendBuf.length);
+          break;
+        case 'RST':
+          this.rstNow = { seq: this.sndNxt, ack: this.rcvNxt };
+          break;
+        case 'START_2MSL_TIMER':
+          this.timeWaitAt = now + this.config.timeWaitMs;
+          break;
+      }
+    }
+    if (to === 'CLOSED') this.release();
+  }
+
+  /** The connection is over: its buffers and timers go. */
+  private release(): void {
+    this.retransmitAt = this.ackAt = this.persistAt = this.keepAliveAt = this.timeWaitAt = undefined;
+    this.ooo.clear();
+    this.sendBuf.clear();
+  }
+}

@@ -1,0 +1,202 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { pattern, TcpPair } from './tcp-harness.js';
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** Writes `data` from A to B, reading at B as it arrives; closes A when all is written, and B when it sees EOF. */
+function transfer(pair: TcpPair, data: Uint8Array, limitMs = 3_600_000): Uint8Array {
+  const received: Uint8Array[] = [];
+  let got = 0;
+  let written = 0;
+  let closedA = false;
+  let closedB = false;
+  pair.a.open(pair.now);
+  pair.run(() => {
+    if (written < data.length) written += pair.a.write(data.subarray(written, written + 65536));
+    if (written === data.length && !closedA && pair.a.established) {
+      pair.a.close(pair.now);
+      closedA = true;
+    }
+    const b = pair.b!;
+    while (b.readable > 0) {
+      const chunk = b.read(65536);
+      received.push(chunk);
+      got += chunk.length;
+    }
+    if (b.atEof && !closedB) {
+      b.close(pair.now);
+      closedB = true;
+    }
+    return closedA && closedB && pair.a.state === 'TIME_WAIT' && b.state === 'CLOSED';
+  }, limitMs);
+  const out = new Uint8Array(got);
+  let at = 0;
+  for (const c of received) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+describe('TCP connection', () => {
+  it('opens with a three-way handshake that negotiates MSS, window scaling, SACK and timestamps', () => {
+    const pair = new TcpPair({ a: { mss: 1460 }, b: { mss: 1200 } });
+    pair.a.open(0);
+    pair.run(() => pair.a.established && pair.b!.established);
+    expect(pair.a.state).toBe('ESTABLISHED');
+    expect(pair.b!.state).toBe('ESTABLISHED');
+    expect(pair.a.transitions.map((t) => t.to)).toEqual(['SYN_SENT', 'ESTABLISHED']);
+    expect(pair.b!.transitions.map((t) => t.to)).toEqual(['LISTEN', 'SYN_RECEIVED', 'ESTABLISHED']);
+    expect(pair.a.stats.segmentsOut).toBe(2); // SYN, ACK
+    expect(pair.b!.stats.segmentsOut).toBe(1); // SYN-ACK
+  });
+
+  it('carries a stream, closes both ways, and leaves the active closer in TIME-WAIT for 2*MSL', () => {
+    const pair = new TcpPair({ a: { timeWaitMs: 1000 } });
+    const data = pattern(200_000);
+    const got = transfer(pair, data);
+    expect(sha(got)).toBe(sha(data));
+    expect(pair.a.transitions.map((t) => t.to)).toEqual(['SYN_SENT', 'ESTABLISHED', 'FIN_WAIT_1', 'FIN_WAIT_2', 'TIME_WAIT']);
+    expect(pair.b!.transitions.map((t) => t.to)).toEqual(['LISTEN', 'SYN_RECEIVED', 'ESTABLISHED', 'CLOSE_WAIT', 'LAST_ACK', 'CLOSED']);
+    const at = pair.now;
+    pair.run(() => pair.a.closed);
+    expect(pair.a.closed).toBe(true);
+    expect(pair.now - at).toBeGreaterThanOrEqual(999);
+  });
+
+  it.each([1, 2, 3])('moves 16 MiB intact over 5 percent loss, 2 percent duplication, reordering and 1 percent corruption (seed %i)', (seed) => {
+    const pair = new TcpPair({ seed, faults: { latencyMs: 5, loss: 0.05, duplicate: 0.02, reorder: 0.03, corrupt: 0.01 } });
+    const data = pattern(16 << 20, seed);
+    const got = transfer(pair, data);
+    expect(got.length).toBe(data.length);
+    let first = -1;
+    for (let i = 0; i < data.length && first < 0; i++) if (got[i] !== data[i]) first = i;
+    expect(first).toBe(-1);
+    expect(sha(got)).toBe(sha(data));
+    expect(pair.counts.lost).toBeGreaterThan(0);
+    expect(pair.counts.checksumDrops).toBeGreaterThan(0);
+    expect(pair.a.stats.retransmits).toBeGreaterThan(0);
+    expect(pair.a.stats.fastRetransmits).toBeGreaterThan(0);
+  });
+
+  it('is refused by a closed port: the SYN meets a RST and the connection fails with ECONNREFUSED', () => {
+    const pair = new TcpPair({ b: null });
+    pair.a.open(0);
+    pair.run(() => pair.a.closed);
+    expect(pair.a.closed).toBe(true);
+    expect(pair.a.error).toBe('ECONNREFUSED');
+    expect(pair.counts.resetsFromClosedPort).toBe(1);
+  });
+
+  it('gives up with ETIMEDOUT when SYNs go unanswered, backing off each time', () => {
+    const pair = new TcpPair({ faults: { loss: 1 }, a: { synRetries: 3, initialRtoMs: 1000 } });
+    pair.a.open(0);
+    pair.run(() => pair.a.closed);
+    expect(pair.a.error).toBe('ETIMEDOUT');
+    // 1 + 2 + 4 + 8 seconds of backed-off timeouts.
+    expect(pair.now).toBeGreaterThanOrEqual(15_000);
+    expect(pair.a.stats.timeouts).toBe(3);
+  });
+
+  it('opens simultaneously when both sides send SYNs', () => {
+    const pair = new TcpPair({ bListens: false });
+    pair.a.open(0);
+    pair.b!.open(0);
+    pair.run(() => pair.a.established && pair.b!.established);
+    expect(pair.a.transitions.map((t) => t.to)).toEqual(['SYN_SENT', 'SYN_RECEIVED', 'ESTABLISHED']);
+    expect(pair.b!.transitions.map((t) => t.to)).toEqual(['SYN_SENT', 'SYN_RECEIVED', 'ESTABLISHED']);
+  });
+
+  it('closes simultaneously through CLOSING into TIME-WAIT on both sides', () => {
+    const pair = new TcpPair();
+    pair.a.open(0);
+    pair.run(() => pair.a.established && pair.b!.established);
+    pair.a.close(pair.now);
+    pair.b!.close(pair.now);
+    pair.run(() => pair.a.state === 'TIME_WAIT' && pair.b!.state === 'TIME_WAIT');
+    expect(pair.a.transitions.map((t) => t.to).slice(-3)).toEqual(['FIN_WAIT_1', 'CLOSING', 'TIME_WAIT']);
+    expect(pair.b!.transitions.map((t) => t.to).slice(-3)).toEqual(['FIN_WAIT_1', 'CLOSING', 'TIME_WAIT']);
+  });
+
+  it('half-closes: after A shuts its side, B still sends and A still reads', () => {
+    const pair = new TcpPair();
+    pair.a.open(0);
+    pair.run(() => pair.a.established && pair.b!.established);
+    pair.a.close(pair.now);
+    pair.run(() => pair.b!.atEof);
+    expect(pair.b!.state).toBe('CLOSE_WAIT');
+    expect(pair.b!.write(new TextEncoder().encode('still here'))).toBe(10);
+    pair.run(() => pair.a.readable === 10);
+    expect(new TextDecoder().decode(pair.a.read(100))).toBe('still here');
+    expect(pair.a.state).toBe('FIN_WAIT_2');
+  });
+
+  it('resets: an abort sends RST and the peer fails with ECONNRESET', () => {
+    const pair = new TcpPair();
+    pair.a.open(0);
+    pair.run(() => pair.a.established && pair.b!.established);
+    pair.b!.write(pattern(5000));
+    pair.a.abort(pair.now);
+    pair.run(() => pair.b!.closed);
+    expect(pair.a.closed).toBe(true);
+    expect(pair.b!.closed).toBe(true);
+    expect(pair.b!.error).toBe('ECONNRESET');
+  });
+
+  it('stops at a zero window, probes it, and resumes when the reader reads', () => {
+    const pair = new TcpPair({ b: { rcvBuf: 16384 } });
+    pair.a.open(0);
+    pair.run(() => pair.a.established && pair.b!.established);
+    const data = pattern(100_000);
+    let written = pair.a.write(data);
+    // B does not read: the window closes and A must probe.
+    pair.run(() => pair.a.stats.zeroWindowProbes >= 2, pair.now + 30_000);
+    expect(pair.b!.readable).toBe(16384);
+    expect(pair.a.stats.zeroWindowProbes).toBeGreaterThanOrEqual(2);
+    let got = 0;
+    pair.run(() => {
+      if (written < data.length) written += pair.a.write(data.subarray(written));
+      got += pair.b!.read(1 << 20).length;
+      return got === data.length;
+    });
+    expect(got).toBe(data.length);
+  });
+
+  it('times out an idle connection whose peer vanished, when keepalive is on', () => {
+    const pair = new TcpPair({ a: { keepAlive: true, keepAliveIdleMs: 1000, keepAliveIntervalMs: 500, keepAliveProbes: 3 } });
+    pair.a.open(0);
+    pair.run(() => pair.a.established && pair.b!.established);
+    pair.b = undefined; // the peer's host is gone: nothing answers, not even a RST
+    pair.blackhole = true;
+    pair.run(() => pair.a.closed);
+    expect(pair.a.error).toBe('ETIMEDOUT');
+    expect(pair.a.stats.keepAliveProbes).toBe(3);
+  });
+
+  it('answers an in-window RST with a challenge ACK and only an exact one resets (RFC 5961)', () => {
+    const pair = new TcpPair();
+    pair.a.open(0);
+    pair.run(() => pair.a.established && pair.b!.established);
+    // B's next sequence number is what A expects; B's own output tells us (its next segment's seq).
+    pair.b!.write(new Uint8Array([1]));
+    const [probe] = pair.b!.output(pair.now);
+    const next = (probe!.header.seq + 1) >>> 0;
+    pair.inject('a', probe!);
+    pair.run(() => pair.a.readable === 1);
+    const rst = (seq: number) => ({
+      header: { srcPort: 80, dstPort: 40000, seq, ack: 0, flags: 0x04, window: 0, urgentPointer: 0, options: {} },
+      payload: new Uint8Array(0),
+    });
+    pair.inject('a', rst((next + 100) >>> 0)); // in the window, not exact: a blind attacker's guess
+    pair.run(() => pair.a.stats.challengeAcks === 1);
+    expect(pair.a.state).toBe('ESTABLISHED');
+    pair.inject('a', rst((next + 10_000_000) >>> 0)); // outside: dropped silently
+    pair.run(() => false, pair.now + 100);
+    expect(pair.a.state).toBe('ESTABLISHED');
+    expect(pair.a.stats.challengeAcks).toBe(1);
+    pair.inject('a', rst(next)); // exactly RCV.NXT: honoured
+    pair.run(() => pair.a.closed);
+    expect(pair.a.error).toBe('ECONNRESET');
+  });
+});
