@@ -35,6 +35,8 @@ export class TcpPair {
   private order = 0;
   readonly counts = { sent: 0, lost: 0, corrupted: 0, checksumDrops: 0, resetsFromClosedPort: 0 };
 
+  /** Cuts the wire both ways: every segment is lost (for give-up and keepalive tests). */
+  cut = false;
   /** With no B: true drops everything sent to it silently (its host vanished); false answers with RSTs (a closed port). */
   blackhole = false;
   /** Whether B takes a SYN as a listener would (false: B opens actively too, for a simultaneous open). */
@@ -91,7 +93,7 @@ export class TcpPair {
     const f = this.faults;
     const roll = () => this.rng.nextFloat();
     const [lose, dup, reorder, corrupt] = [roll(), roll(), roll(), roll()];
-    if (lose < f.loss) return void this.counts.lost++;
+    if (lose < f.loss || this.cut) return void this.counts.lost++;
     const bytes = new Uint8Array(tcpHeaderLength(seg.header.options) + seg.payload.length);
     bytes.set(seg.payload, bytes.length - seg.payload.length);
     emitTcpHeader(seg.header, src, dst, seg.payload.length, bytes);

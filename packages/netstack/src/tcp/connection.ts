@@ -9,7 +9,7 @@
 import { createActor, type Actor } from 'xstate';
 import type { TcpHeader, TcpOptions } from '../wire/tcp.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/tcp.js';
-import { classifyAck, rstAction, segmentAcceptable, trimToWindow } from './acceptability.js';
+import { ChallengeAckLimiter, classifyAck, RFC5961_CHALLENGE_ACK_LIMITS, rstAction, segmentAcceptable, trimToWindow } from './acceptability.js';
 import { NewReno } from './congestion.js';
 import { tcpConnectionMachine, tcpTransitionTable, type TcpError, type TcpEventType, type TcpState, type TcpTransitionMeta } from './connection-machine.js';
 import { OooQueue } from './ooo-queue.js';
@@ -176,6 +176,12 @@ export class TcpConnection {
   private probeNow = false;
   private keepAliveNow = false;
   private rstNow: { seq: number; ack?: number } | undefined;
+  /**
+   * Per connection, never shared: a host-wide budget lets an attacker count
+   * challenge ACKs on its own connection to learn whether a spoofed RST hit
+   * someone else's (CVE-2016-5696), here one domain spying on another.
+   */
+  private readonly challengeLimiter = new ChallengeAckLimiter(RFC5961_CHALLENGE_ACK_LIMITS);
 
   constructor(
     readonly endpoints: Endpoints,
@@ -266,6 +272,11 @@ export class TcpConnection {
     return this.finReceived && this.recvBuf.length === 0;
   }
 
+  /** The sequence variables, for traces, reports and tests. */
+  get sequence(): { iss: number; sndUna: number; sndNxt: number; sndWnd: number; rcvNxt: number; cwnd: number; rto: number } {
+    return { iss: this.iss, sndUna: this.sndUna, sndNxt: this.sndNxt, sndWnd: this.sndWnd, rcvNxt: this.rcvNxt, cwnd: this.cc.cwnd, rto: this.rto.rto };
+  }
+
   get closed(): boolean {
     return this.state === 'CLOSED';
   }
@@ -300,12 +311,12 @@ export class TcpConnection {
     if (flags & TCP_RST) {
       const action = rstAction(seg.seq, this.rcvNxt, rcvWnd);
       if (action === 'accept') return this.event('RCV_RST', now);
-      if (action === 'challenge') this.challengeAck();
+      if (action === 'challenge') this.challengeAck(now);
       return this.drop();
     }
     // Fourth: a SYN in a synchronized state gets a challenge ACK (RFC 5961 4).
     if (flags & TCP_SYN) {
-      this.challengeAck();
+      this.challengeAck(now);
       return this.drop();
     }
     // Fifth: the ACK.
@@ -386,7 +397,7 @@ export class TcpConnection {
     const kind = classifyAck(seg.ack, this.sndUna, this.sndMax, this.maxSndWnd);
     if (kind === 'challenge') {
       // An ACK for data never sent, or too old to be true (RFC 5961 5.2).
-      this.challengeAck();
+      this.challengeAck(now);
       this.drop();
       return false;
     }
@@ -720,7 +731,8 @@ export class TcpConnection {
     return Math.max(0, seqSub(seq, this.bufferStart()));
   }
 
-  private challengeAck(): void {
+  private challengeAck(now: number): void {
+    if (!this.challengeLimiter.allow(now)) return;
     this.stats.challengeAcks++;
     this.ackNow = true;
   }
