@@ -179,7 +179,7 @@ describe('OooQueue', () => {
         expect(Uint8Array.from(out)).toEqual(data);
         expect([q.bytes, q.segments, q.isEmpty]).toEqual([0, 0, true]);
       }),
-      { seed: 21, numRuns: 200 },
+      { seed: 21, numRuns: 80 },
     );
   });
 
