@@ -101,7 +101,13 @@ export interface LinkReport {
   mtu: number;
   /** Ethernet frames per data datagram: IPv4 fragments when more than 1. */
   framesPerDatagram: number;
-  /** Every place a frame, fragment or datagram can be dropped on the way, zero or not, and any other nonzero `drop.*`. */
+  /** This median over the one-machine Moat median of the same plan, same run: what crossing the link costs Moat. */
+  vsOneMachine: number;
+  /**
+   * Every place a frame, fragment or datagram can be dropped on the way, zero
+   * or not, and any other nonzero `stack.drop.*` (a frame or fragment refused)
+   * or `stack.frag.lost.*` (a datagram whose held fragments were thrown away).
+   */
   drops: Record<string, number>;
   /** What went through: datagrams and frames sent, fragments sent and reassembled, datagrams queued for the receiver; the kernels' internal errors and leaks (must be 0). */
   counters: Record<string, number>;
@@ -161,10 +167,12 @@ const LINK_DROPS = [
   'stack.tx.deviceQueueFull',
   'stack.tx.noBuffer',
   'stack.drop.arp.queueFull',
-  'stack.drop.frag.limitDatagrams',
+  // Fragments the reassembler refused, and datagrams whose held fragments it threw away.
   'stack.drop.frag.limitBytes',
   'stack.drop.frag.limitFragments',
-  'stack.drop.frag.timeout',
+  'stack.frag.lost.limitDatagrams',
+  'stack.frag.lost.limitBytes',
+  'stack.frag.lost.timeout',
   'stack.drop.udp.queueFull',
   'stack.drop.udp.noBuffer',
   'pool.failures',
@@ -177,7 +185,7 @@ const LINK_COUNTERS = {
 };
 
 /** Adds one transfer's counters to those of the passes before. */
-function addCounters(into: LinkCounters | undefined, c: LinkCounters): LinkCounters {
+export function addCounters(into: LinkCounters | undefined, c: LinkCounters): LinkCounters {
   const add = (a: Record<string, number> = {}, b: Record<string, number>) => {
     const out = { ...a };
     for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
@@ -192,16 +200,17 @@ export function framesPerDatagram(size: number, mtu: number): number {
   return ipPayload + 20 <= mtu ? 1 : Math.ceil(ipPayload / ((mtu - 20) & ~7));
 }
 
-function linkReport(c: LinkCase, counters: LinkCounters): LinkReport {
+/** What a link figure reports: every drop counter of LINK_DROPS (zero or not), any other nonzero one, and the traffic counters. */
+export function linkReport(c: LinkCase, counters: LinkCounters, vsOneMachine: number): LinkReport {
   const drops: Record<string, number> = {};
   const kept: Record<string, number> = {};
   for (const side of ['sender', 'receiver'] as const) {
     const got = counters[side];
     for (const k of LINK_DROPS) drops[`${side}.${k}`] = got[k] ?? 0;
-    for (const [k, v] of Object.entries(got)) if (/(^|\.)drop\./.test(k) && v > 0) drops[`${side}.${k}`] = v;
+    for (const [k, v] of Object.entries(got)) if (/^stack\.(drop|frag\.lost)\./.test(k) && v > 0) drops[`${side}.${k}`] = v;
     for (const k of [...LINK_COUNTERS[side], ...LINK_COUNTERS.both]) kept[`${side}.${k}`] = got[k] ?? 0;
   }
-  return { mtu: c.mtu, framesPerDatagram: framesPerDatagram(c.size, c.mtu), drops, counters: kept };
+  return { mtu: c.mtu, framesPerDatagram: framesPerDatagram(c.size, c.mtu), vsOneMachine, drops, counters: kept };
 }
 
 const linkKey = (c: LinkCase) => `moat-link-${c.mtu}-${c.size}`;
@@ -280,7 +289,9 @@ export async function measureAll(plan: Plan, step: (what: string) => void): Prom
     ),
     ...plan.link.map((c) => {
       const u = udpOf(plan, c);
-      const moat = { ...transfer(u, rounds(linkKey(c))), link: linkReport(c, linkCounters.get(linkKey(c))!) };
+      const across = transfer(u, rounds(linkKey(c)));
+      const oneMachine = transfer(u, rounds(`moat-udp-${u.size}`));
+      const moat = { ...across, link: linkReport(c, linkCounters.get(linkKey(c))!, across.median / oneMachine.median) };
       return pair(`udp-link${c.mtu}-${u.size}/dgram-${u.size}`, linkLabel(c, u), moat, 'Node dgram, 127.0.0.1', transfer(u, rounds(`dgram-${u.size}`)));
     }),
   ];

@@ -63,9 +63,13 @@ export function renderTable(report: BenchReport): string {
   const linkNote =
     links.length === 0
       ? []
-      : dropped.length === 0
-        ? ['', 'Across the links nothing was dropped: no frame, fragment or datagram (counters of both kernels and the link, in the JSON).']
-        : ['', 'Dropped across the links (both kernels and the link; whole transfers, warm-up rounds included; all counters in the JSON):', ...dropped];
+      : [
+          '',
+          `Moat across a link / Moat on one machine (same run): ${links.map((f) => `${f.figure} ${f.moat.link!.vsOneMachine.toFixed(2)}x`).join('; ')}.`,
+          ...(dropped.length === 0
+            ? ['Across the links nothing was dropped: no frame, fragment or datagram (counters of both kernels and the link, in the JSON).']
+            : ['Dropped across the links (both kernels and the link; whole transfers, warm-up rounds included; all counters in the JSON):', ...dropped]),
+        ];
   return [
     `Moat bench, ${report.date}${report.quick ? ' (--quick: few iterations, a smoke test)' : ''}`,
     `${m.cpu}, ${m.cores} cores, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Node ${m.node}, ${m.platform}`,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { addCounters, framesPerDatagram, linkReport } from '../src/figures.js';
 import { median, quantile, summarize } from '../src/stats.js';
 import { Kind, readHeader, Receiver, runSender, type SenderIo, type UdpPlan } from '../src/udp-protocol.js';
 
@@ -53,5 +54,32 @@ describe('windowed UDP protocol', () => {
       [10, 7, 3],
     ]);
     expect(rx.delivered).toEqual([10, 7, 7]);
+  });
+});
+
+describe('UDP across a link', () => {
+  it('knows how many frames a datagram takes', () => {
+    expect(framesPerDatagram(1024, 1500)).toBe(1);
+    expect(framesPerDatagram(1472, 1500)).toBe(1); // 1472 + 8 + 20 = 1500
+    expect(framesPerDatagram(1473, 1500)).toBe(2);
+    expect(framesPerDatagram(8192, 1500)).toBe(6); // 8200 bytes of UDP in 1480-byte fragments
+    expect(framesPerDatagram(8192, 9000)).toBe(1);
+  });
+
+  it('sums counters over passes and reports every drop counter, zero or not, and any other nonzero one', () => {
+    const pass = (lost: number, reassemblyDrops: number) => ({
+      sender: { 'wire.lost': lost, 'stack.out.udp': 10, 'stack.drop.arp.queueFull': 0 },
+      receiver: { 'stack.frag.lost.limitDatagrams': reassemblyDrops, 'stack.drop.ipv4.checksum': 1, 'stack.frag.lost.overlap': 0 },
+    });
+    const sum = addCounters(addCounters(undefined, pass(1, 0)), pass(2, 3));
+    const r = linkReport({ mtu: 1500, size: 8192 }, sum, 0.5);
+    expect(r.framesPerDatagram).toBe(6);
+    expect(r.vsOneMachine).toBe(0.5);
+    expect(r.drops['sender.wire.lost']).toBe(3);
+    expect(r.drops['receiver.stack.frag.lost.limitDatagrams']).toBe(3);
+    expect(r.drops['receiver.eth0.rxQueueFull']).toBe(0); // always listed
+    expect(r.drops['receiver.stack.drop.ipv4.checksum']).toBe(2); // not in the list, but nonzero
+    expect(r.drops).not.toHaveProperty('receiver.stack.frag.lost.overlap'); // neither, and zero
+    expect(r.counters['sender.stack.out.udp']).toBe(20);
   });
 });
