@@ -26,3 +26,5 @@ export * from './tcp/ooo-queue.js';
 export * from './tcp/stream-buffer.js';
 export * from './tcp/acceptability.js';
 export * from './tcp/connection.js';
+export * from './tcp/tcp-socket.js';
+export * from './tcp/tcp-layer.js';

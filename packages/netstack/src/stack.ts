@@ -55,6 +55,9 @@ import {
   type Ipv4Packet,
 } from './wire/ipv4.js';
 import { emitUdpHeader, parseUdp, UDP_HEADER_LEN } from './wire/udp.js';
+import { randomBytes } from 'node:crypto';
+import { TcpLayer } from './tcp/tcp-layer.js';
+import { IPPROTO_TCP } from './wire/ipv4.js';
 
 export interface InterfaceConfig {
   name: string;
@@ -79,6 +82,8 @@ export interface StackOptions {
   arp?: Partial<ArpOptions>;
   /** ICMP errors the stack may send per second (a token bucket of that depth), so a flood cannot make it flood back. */
   icmpErrorsPerSecond?: number;
+  /** The secret of RFC 6528's initial sequence numbers (16 bytes or more); random when not given. */
+  isnKey?: Uint8Array;
 }
 
 /** Linux's default ephemeral port range (net.ipv4.ip_local_port_range). */
@@ -108,6 +113,8 @@ export class Stack {
   private readonly icmpRate: number;
   private icmpTokens: number;
   private icmpRefilledAt = 0;
+  /** TCP: listeners, connections, and their demultiplexing. */
+  readonly tcp: TcpLayer;
 
   constructor(options: StackOptions = {}) {
     this.now = options.now ?? (() => performance.now());
@@ -116,6 +123,25 @@ export class Stack {
     this.arpOptions = { ...DEFAULT_ARP_OPTIONS, ...options.arp };
     this.icmpRate = options.icmpErrorsPerSecond ?? 100;
     this.icmpTokens = this.icmpRate;
+    this.tcp = new TcpLayer(
+      {
+        now: this.now,
+        counters: this.counters,
+        isLocal: (addr) => this.isLocal(addr),
+        routeFor: (dst) => {
+          const route = this.route(dst);
+          return route && { src: route.iface.addr, mss: Math.min(route.iface.device.mtu, 65535) - 40 };
+        },
+        // Segments are cut to the MSS, so they never need fragmenting: DF set, as TCP does for path MTU discovery.
+        send: (src, dst, length, allocate, fill) => void this.ipv4Send(src, dst, IPPROTO_TCP, length, true, allocate, (out) => fill(out)),
+        freePort: (taken) => {
+          for (let port = EPHEMERAL_FIRST; port <= EPHEMERAL_LAST; port++) if (!taken(port)) return port;
+          return undefined;
+        },
+        allocateOwn: this.allocateOwn,
+      },
+      options.isnKey ?? randomBytes(16),
+    );
   }
 
   addInterface(config: InterfaceConfig): Interface {
@@ -389,6 +415,7 @@ export class Stack {
       }
     }
     earliest(frag.deadline);
+    earliest(this.tcp.poll(now));
     return deadline;
   }
 
@@ -447,6 +474,10 @@ export class Stack {
       p = { ...p, moreFragments: false, fragmentOffset: 0, payload: whole };
     }
     if (p.protocol === IPPROTO_UDP) return this.udpInput(p, broadcast);
+    if (p.protocol === IPPROTO_TCP) {
+      if (broadcast) return this.counters.add('drop.tcp.broadcast');
+      return this.tcp.input(p);
+    }
     if (p.protocol === IPPROTO_ICMP) return this.icmpInput(p, broadcast);
     this.counters.add('drop.ipv4.protocol');
     if (!broadcast) this.sendIcmpError(p.src, { type: ICMP_DEST_UNREACHABLE, code: ICMP_PROTOCOL_UNREACHABLE, nextHopMtu: 0, original: quoteOf(p) });

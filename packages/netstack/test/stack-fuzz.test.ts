@@ -84,7 +84,7 @@ function seeds(): Uint8Array[] {
     eth(ETHERTYPE_IPV4, ipv4(IPPROTO_UDP, udp(7, new Uint8Array([1, 2, 3])))),
     eth(ETHERTYPE_IPV4, ipv4(IPPROTO_UDP, udp(9, new Uint8Array([4])))), // closed port: ICMP error back
     eth(ETHERTYPE_IPV4, ipv4(IPPROTO_ICMP, echo)),
-    eth(ETHERTYPE_IPV4, ipv4(6, new Uint8Array(20))), // a protocol this stack does not speak
+    eth(ETHERTYPE_IPV4, ipv4(47, new Uint8Array(20))), // GRE: a protocol this stack does not speak
     ...fragments,
   ];
 }

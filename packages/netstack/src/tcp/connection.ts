@@ -8,7 +8,7 @@
  */
 import { createActor, type Actor } from 'xstate';
 import type { TcpHeader, TcpOptions } from '../wire/tcp.js';
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/tcp.js';
+import { tcpHeaderLength, TCP_ACK, TCP_FIN, TCP_HEADER_LEN, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import { ChallengeAckLimiter, classifyAck, RFC5961_CHALLENGE_ACK_LIMITS, rstAction, segmentAcceptable, trimToWindow } from './acceptability.js';
 import { NewReno } from './congestion.js';
 import { tcpConnectionMachine, tcpTransitionTable, type TcpError, type TcpEventType, type TcpState, type TcpTransitionMeta } from './connection-machine.js';
@@ -528,7 +528,7 @@ export class TcpConnection {
     }
     if (this.retransmitNow) {
       this.retransmitNow = false;
-      const seg = this.dataSegment(this.sndUna, this.sndMss, now, true);
+      const seg = this.dataSegment(this.sndUna, this.segmentRoom(now), now, true);
       if (seg) out.push(seg);
     }
     // New data (and our FIN), as far as the peer's window and cwnd allow.
@@ -628,9 +628,10 @@ export class TcpConnection {
       if (this.sndWnd === 0 && inFlight === 0) this.persistAt ??= now + this.rto.rto;
       return undefined;
     }
-    const size = Math.min(this.sndMss, unsent, room);
+    const full = this.segmentRoom(now);
+    const size = Math.min(full, unsent, room);
     // Nagle (RFC 9293 3.7.4): hold a small segment while data is unacknowledged, unless told not to or closing.
-    if (size < this.sndMss && inFlight > 0 && !this.config.noDelay && !(this.finSeq !== undefined && size === unsent)) return undefined;
+    if (size < full && inFlight > 0 && !this.config.noDelay && !(this.finSeq !== undefined && size === unsent)) return undefined;
     if (allowance > 0 && room - allowance < size) this.limitedTransmit--;
     return this.dataSegment(this.sndNxt, size, now, false);
   }
@@ -671,8 +672,15 @@ export class TcpConnection {
     this.sndMax = seqMax(this.sndMax, this.sndNxt);
   }
 
-  private segment(seq: number, flags: number, payload: Uint8Array, now: number, ack?: number): OutSegment {
-    const syn = (flags & TCP_SYN) !== 0;
+  /**
+   * The most data one segment may carry: the peer's MSS less the options it
+   * will carry (RFC 6691: the MSS counts data only, so options come out of it).
+   */
+  private segmentRoom(now: number): number {
+    return this.sndMss - (tcpHeaderLength(this.options(false, now)) - TCP_HEADER_LEN);
+  }
+
+  private options(syn: boolean, now: number): TcpOptions {
     const options: TcpOptions = {};
     if (syn) {
       options.mss = this.config.mss;
@@ -683,6 +691,12 @@ export class TcpConnection {
       options.timestamps = { value: now >>> 0, echo: this.tsRecent >>> 0 };
     }
     if (this.sackOk && !syn && !this.ooo.isEmpty) options.sackBlocks = this.ooo.sackBlocks(this.tsOk ? 3 : 4);
+    return options;
+  }
+
+  private segment(seq: number, flags: number, payload: Uint8Array, now: number, ack?: number): OutSegment {
+    const syn = (flags & TCP_SYN) !== 0;
+    const options = this.options(syn, now);
     const withAck = (flags & TCP_ACK) !== 0;
     const window = flags & TCP_RST ? 0 : this.advertiseWindow(syn);
     return {

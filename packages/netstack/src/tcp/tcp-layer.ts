@@ -1,0 +1,223 @@
+/**
+ * The TCP layer of the stack: the port table, demultiplexing of segments to
+ * connections by their four-tuple or to a listener, RSTs for segments nobody
+ * wants (RFC 9293 3.10.7.1), and the output of every connection on each poll.
+ */
+import type { ErrnoName } from '@moat/abi';
+import type { Allocate } from '../buffer.js';
+import type { Counters } from '../counters.js';
+import type { Endpoint } from '../datagram-socket.js';
+import { IPV4_ANY, type Ipv4Address } from '../wire/address.js';
+import type { Ipv4Packet } from '../wire/ipv4.js';
+import { emitTcpHeader, parseTcp, tcpHeaderLength, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpHeader } from '../wire/tcp.js';
+import { TcpConnection, type OutSegment } from './connection.js';
+import { IsnGenerator } from './isn.js';
+import { TcpSocket } from './tcp-socket.js';
+
+/** What the layer needs of the stack around it. */
+export interface TcpHost {
+  now(): number;
+  readonly counters: Counters;
+  isLocal(addr: Ipv4Address): boolean;
+  /** The source address and MSS (MTU less 40) of the route to `dst`, or undefined when unreachable. */
+  routeFor(dst: Ipv4Address): { src: Ipv4Address; mss: number } | undefined;
+  /** Sends one IPv4 datagram of `length` bytes that `fill` writes. */
+  send(src: Ipv4Address, dst: Ipv4Address, length: number, allocate: Allocate, fill: (out: Uint8Array) => void): void;
+  /** Ephemeral ports free in this layer's table. */
+  freePort(taken: (port: number) => boolean): number | undefined;
+  /** Buffers for what the layer sends of its own accord (RSTs). */
+  allocateOwn: Allocate;
+}
+
+const key = (localAddr: number, localPort: number, remoteAddr: number, remotePort: number) =>
+  `${localAddr}:${localPort}>${remoteAddr}:${remotePort}`;
+
+interface Owned {
+  conn: TcpConnection;
+  allocate: Allocate;
+}
+
+export class TcpLayer {
+  /** Port -> the socket bound to it (a listener, or a connection's own socket). */
+  private readonly ports = new Map<number, TcpSocket>();
+  private readonly conns = new Map<string, Owned>();
+  /** Listener connections by the listener they belong to, to promote them when established. */
+  private readonly listenerOf = new Map<TcpConnection, TcpSocket>();
+  private readonly isn: IsnGenerator;
+
+  constructor(
+    private readonly host: TcpHost,
+    isnKey: Uint8Array,
+  ) {
+    this.isn = new IsnGenerator(isnKey);
+  }
+
+  socket(allocate: Allocate): TcpSocket {
+    return new TcpSocket(allocate);
+  }
+
+  bind(s: TcpSocket, local: Endpoint): ErrnoName | null {
+    if (s.local) return 'EINVAL';
+    if (local.addr !== IPV4_ANY && !this.host.isLocal(local.addr)) return 'EADDRNOTAVAIL';
+    let port = local.port;
+    if (port === 0) {
+      const free = this.host.freePort((p) => this.ports.has(p));
+      if (free === undefined) return 'EADDRINUSE';
+      port = free;
+    } else if (this.ports.has(port)) return 'EADDRINUSE';
+    s.local = { addr: local.addr, port };
+    this.ports.set(port, s);
+    return null;
+  }
+
+  listen(s: TcpSocket, backlog: number): ErrnoName | null {
+    if (s.conn) return 'EINVAL';
+    if (!s.local) {
+      const err = this.bind(s, { addr: IPV4_ANY, port: 0 });
+      if (err) return err;
+    }
+    // Linux caps the backlog at somaxconn (4096) and treats 0 as 1.
+    const limit = Math.min(Math.max(backlog, 1), 4096);
+    if (s.listener) s.listener.backlog = limit;
+    else s.listener = { backlog: limit, pending: new Set(), ready: [] };
+    return null;
+  }
+
+  /** Starts an active open; the kernel waits for `s.conn` to be established or to fail. */
+  connect(s: TcpSocket, remote: Endpoint): ErrnoName | null {
+    if (s.listener) return 'EISCONN';
+    if (s.conn) return s.conn.established ? 'EISCONN' : 'EALREADY';
+    const route = this.host.routeFor(remote.addr);
+    if (!route) return 'ENETUNREACH';
+    if (!s.local) {
+      const err = this.bind(s, { addr: IPV4_ANY, port: 0 });
+      if (err) return err;
+    }
+    const localAddr = s.local!.addr === IPV4_ANY ? route.src : s.local!.addr;
+    const k = key(localAddr, s.local!.port, remote.addr, remote.port);
+    if (this.conns.has(k)) return 'EADDRINUSE';
+    const now = this.host.now();
+    const endpoints = { localAddr, localPort: s.local!.port, remoteAddr: remote.addr, remotePort: remote.port };
+    const conn = new TcpConnection(endpoints, this.isn.isn(endpoints, now), now, { ...s.config, mss: route.mss });
+    s.remote = { ...remote };
+    s.conn = conn;
+    this.conns.set(k, { conn, allocate: s.allocate });
+    conn.open(now);
+    return null;
+  }
+
+  /** The oldest established connection of a listener, as a socket of its own; undefined when none is ready. */
+  accept(listener: TcpSocket, allocate: Allocate): TcpSocket | undefined {
+    const conn = listener.listener?.ready.shift();
+    if (!conn) return undefined;
+    const s = new TcpSocket(allocate);
+    const e = conn.endpoints;
+    s.local = { addr: e.localAddr, port: e.localPort };
+    s.remote = { addr: e.remoteAddr, port: e.remotePort };
+    s.conn = conn;
+    // From now on the accepted socket's owner pays for what the connection sends.
+    const owned = this.conns.get(key(e.localAddr, e.localPort, e.remoteAddr, e.remotePort));
+    if (owned) owned.allocate = allocate;
+    return s;
+  }
+
+  /**
+   * The socket is gone. A listener's connections not yet accepted are reset;
+   * a connection goes on closing in the stack (or is reset, with `abort`)
+   * until it reaches CLOSED.
+   */
+  close(s: TcpSocket, abort: boolean): void {
+    const now = this.host.now();
+    if (s.listener) {
+      for (const c of [...s.listener.pending, ...s.listener.ready]) c.abort(now);
+      s.listener = undefined;
+    }
+    if (s.conn) {
+      if (abort) s.conn.abort(now);
+      else if (!s.conn.closed && s.conn.state !== 'TIME_WAIT') s.conn.close(now);
+    }
+    if (s.local && this.ports.get(s.local.port) === s) this.ports.delete(s.local.port);
+  }
+
+  input(p: Ipv4Packet): void {
+    const parsed = parseTcp(p.payload, p.src, p.dst);
+    if (!parsed.ok) return this.host.counters.add(`drop.${parsed.reason}`);
+    const seg = parsed.value;
+    const now = this.host.now();
+    const owned = this.conns.get(key(p.dst, seg.dstPort, p.src, seg.srcPort));
+    if (owned) {
+      this.host.counters.add('in.tcp');
+      return owned.conn.input(seg, seg.payload, now);
+    }
+    const listener = this.ports.get(seg.dstPort);
+    const l = listener?.listener;
+    if (l && (listener.local!.addr === IPV4_ANY || listener.local!.addr === p.dst)) {
+      if (seg.flags & TCP_RST) return this.host.counters.add('drop.tcp.rstToListener');
+      if (seg.flags & TCP_ACK) return this.reset(p, seg, 'drop.tcp.ackToListener'); // RFC 9293 3.10.7.2
+      if (!(seg.flags & TCP_SYN)) return this.host.counters.add('drop.tcp.noSyn');
+      // A full backlog drops the SYN, as Linux does: the client retries, no RST tells it to give up.
+      if (l.pending.size + l.ready.length >= l.backlog) return this.host.counters.add('drop.tcp.backlogFull');
+      const route = this.host.routeFor(p.src);
+      if (!route) return this.host.counters.add('drop.tcp.noRoute');
+      const endpoints = { localAddr: p.dst, localPort: seg.dstPort, remoteAddr: p.src, remotePort: seg.srcPort };
+      const conn = new TcpConnection(endpoints, this.isn.isn(endpoints, now), now, { ...listener.config, mss: route.mss });
+      conn.accept(seg, now);
+      l.pending.add(conn);
+      this.listenerOf.set(conn, listener);
+      this.conns.set(key(p.dst, seg.dstPort, p.src, seg.srcPort), { conn, allocate: listener.allocate });
+      return this.host.counters.add('in.tcpSyn');
+    }
+    this.reset(p, seg, 'drop.tcp.noSocket');
+  }
+
+  /** RFC 9293 3.10.7.1: answer a segment nobody owns with a RST (never a RST with a RST). */
+  private reset(p: Ipv4Packet, seg: TcpHeader & { payload: Uint8Array }, counter: string): void {
+    this.host.counters.add(counter);
+    if (seg.flags & TCP_RST) return;
+    const len = seg.payload.length + (seg.flags & TCP_SYN ? 1 : 0) + (seg.flags & TCP_FIN ? 1 : 0);
+    const header: TcpHeader =
+      seg.flags & TCP_ACK
+        ? { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: seg.ack, ack: 0, flags: TCP_RST, window: 0, urgentPointer: 0, options: {} }
+        : { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: 0, ack: (seg.seq + len) >>> 0, flags: TCP_RST | TCP_ACK, window: 0, urgentPointer: 0, options: {} };
+    this.emit(p.dst, p.src, { header, payload: new Uint8Array(0) }, this.host.allocateOwn);
+    this.host.counters.add('out.tcpRst');
+  }
+
+  /** Sends what every connection has to send; promotes, forgets and returns the earliest deadline. */
+  poll(now: number): number | undefined {
+    let deadline: number | undefined;
+    for (const [k, { conn, allocate }] of this.conns) {
+      for (const seg of conn.output(now)) this.emit(conn.endpoints.localAddr, conn.endpoints.remoteAddr, seg, allocate);
+      const listener = this.listenerOf.get(conn);
+      if (listener) {
+        const l = listener.listener;
+        if (conn.established || conn.closed || !l) {
+          l?.pending.delete(conn);
+          this.listenerOf.delete(conn);
+          if (conn.established && l) l.ready.push(conn);
+        }
+      }
+      if (conn.closed) {
+        this.conns.delete(k);
+        continue;
+      }
+      const t = conn.deadline();
+      if (t !== undefined && (deadline === undefined || t < deadline)) deadline = t;
+    }
+    return deadline;
+  }
+
+  /** Connections the layer holds (orphans included), for counters and tests. */
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  private emit(src: Ipv4Address, dst: Ipv4Address, seg: OutSegment, allocate: Allocate): void {
+    const length = tcpHeaderLength(seg.header.options) + seg.payload.length;
+    this.host.send(src, dst, length, allocate, (out) => {
+      out.set(seg.payload, length - seg.payload.length);
+      emitTcpHeader(seg.header, src, dst, seg.payload.length, out);
+    });
+    this.host.counters.add('out.tcp');
+  }
+}

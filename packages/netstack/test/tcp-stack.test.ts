@@ -1,0 +1,111 @@
+/** TCP through two whole stacks joined by an Ethernet wire: ARP, demultiplexing, listeners, RSTs. */
+import { describe, expect, it } from 'vitest';
+import { heapAllocate, Stack, type Device, type PacketBuffer } from '../src/index.js';
+import { pattern } from './tcp-harness.js';
+
+class Wire implements Device {
+  readonly medium = 'ethernet';
+  readonly mtu = 1500;
+  peer!: Wire;
+  readonly inbox: Uint8Array[] = [];
+  transmit(frame: PacketBuffer): boolean {
+    this.peer.inbox.push(frame.bytes.slice());
+    frame.release();
+    return true;
+  }
+  receive(): PacketBuffer | undefined {
+    const bytes = this.inbox.shift();
+    return bytes && { bytes, release() {} };
+  }
+}
+
+function twoStacks() {
+  let now = 0;
+  const clock = () => now;
+  const [wa, wb] = [new Wire(), new Wire()];
+  wa.peer = wb;
+  wb.peer = wa;
+  const a = new Stack({ now: clock, isnKey: new Uint8Array(16).fill(1) });
+  const b = new Stack({ now: clock, isnKey: new Uint8Array(16).fill(2) });
+  a.addInterface({ name: 'eth0', device: wa, addr: 0x0a000001, prefixLength: 24, mac: 0x020000000001 });
+  b.addInterface({ name: 'eth0', device: wb, addr: 0x0a000002, prefixLength: 24, mac: 0x020000000002 });
+  /** Polls both stacks, jumping the clock to the next deadline when idle, until `done()`. */
+  const run = (done: () => boolean, limit = 100_000) => {
+    for (let i = 0; i < 1_000_000; i++) {
+      a.poll(now);
+      b.poll(now);
+      if (done()) return;
+      // What done() wrote goes out on these polls.
+      const da = a.poll(now);
+      const db = b.poll(now);
+      if (wa.inbox.length || wb.inbox.length) continue;
+      const next = [da, db].filter((t): t is number => t !== undefined).sort((x, y) => x - y)[0];
+      if (next === undefined || next > limit) return;
+      now = Math.max(now, next);
+    }
+  };
+  return { a, b, run, now: () => now };
+}
+
+describe('TCP in the stack', () => {
+  it('listens, connects, accepts and carries a stream both ways', () => {
+    const { a, b, run } = twoStacks();
+    const server = b.tcp.socket(heapAllocate);
+    expect(b.tcp.bind(server, { addr: 0, port: 80 })).toBeNull();
+    expect(b.tcp.listen(server, 4)).toBeNull();
+    const client = a.tcp.socket(heapAllocate);
+    expect(a.tcp.connect(client, { addr: 0x0a000002, port: 80 })).toBeNull();
+    let accepted: ReturnType<typeof b.tcp.accept>;
+    run(() => (accepted ??= b.tcp.accept(server, heapAllocate)) !== undefined && client.conn!.established);
+    expect(accepted!.remote).toEqual({ addr: 0x0a000001, port: client.local!.port });
+    const data = pattern(300_000);
+    let written = 0;
+    const got: number[] = [];
+    run(() => {
+      if (written < data.length) written += client.conn!.write(data.subarray(written));
+      const chunk = accepted!.conn!.read(1 << 20);
+      for (const x of chunk) got.push(x);
+      return got.length === data.length;
+    });
+    expect(Uint8Array.from(got)).toEqual(data);
+    accepted!.conn!.write(new TextEncoder().encode('pong'));
+    run(() => client.conn!.readable === 4);
+    expect(new TextDecoder().decode(client.conn!.read(10))).toBe('pong');
+  });
+
+  it('answers a SYN to a closed port with a RST: the connect fails with ECONNREFUSED', () => {
+    const { a, b, run } = twoStacks();
+    const client = a.tcp.socket(heapAllocate);
+    a.tcp.connect(client, { addr: 0x0a000002, port: 81 });
+    run(() => client.conn!.closed);
+    expect(client.conn!.error).toBe('ECONNREFUSED');
+    expect(b.counters.get('drop.tcp.noSocket')).toBe(1);
+    expect(b.counters.get('out.tcpRst')).toBe(1);
+  });
+
+  it('drops SYNs beyond the backlog, so the client retries instead of being refused', () => {
+    const { a, b, run } = twoStacks();
+    const server = b.tcp.socket(heapAllocate);
+    b.tcp.bind(server, { addr: 0, port: 80 });
+    b.tcp.listen(server, 1);
+    const clients = [1, 2].map(() => {
+      const c = a.tcp.socket(heapAllocate);
+      a.tcp.connect(c, { addr: 0x0a000002, port: 80 });
+      return c;
+    });
+    run(() => clients[0]!.conn!.established && b.counters.get('drop.tcp.backlogFull') > 0, 5000);
+    expect(b.counters.get('drop.tcp.backlogFull')).toBeGreaterThan(0);
+    expect(clients[1]!.conn!.established).toBe(false);
+    expect(b.tcp.accept(server, heapAllocate)).toBeDefined();
+    run(() => clients[1]!.conn!.established, 60_000);
+    expect(clients[1]!.conn!.established).toBe(true);
+  });
+
+  it('refuses to bind a port twice', () => {
+    const { b } = twoStacks();
+    const s1 = b.tcp.socket(heapAllocate);
+    const s2 = b.tcp.socket(heapAllocate);
+    expect(b.tcp.bind(s1, { addr: 0, port: 80 })).toBeNull();
+    expect(b.tcp.bind(s2, { addr: 0, port: 80 })).toBe('EADDRINUSE');
+  });
+});
