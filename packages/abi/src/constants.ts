@@ -14,6 +14,15 @@ export const IP_PMTUDISC_DONT = 0;
 export const IP_PMTUDISC_DO = 2;
 
 export const SOL_SOCKET = 1;
+export const SO_REUSEADDR = 2;
+export const SO_KEEPALIVE = 9;
+/** Level IPPROTO_TCP. */
+export const TCP_NODELAY = 1;
+
+/** shutdown(how). */
+export const SHUT_RD = 0;
+export const SHUT_WR = 1;
+export const SHUT_RDWR = 2;
 export const SO_ERROR = 4;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
@@ -24,6 +33,8 @@ export const SO_SNDTIMEO = 21;
 export const MSG_PEEK = 0x2;
 export const MSG_TRUNC = 0x20;
 export const MSG_DONTWAIT = 0x40;
+/** No SIGPIPE on a broken stream (Moat raises no signals: accepted and ignored). */
+export const MSG_NOSIGNAL = 0x4000;
 
 /** fcntl. */
 export const F_GETFL = 3;

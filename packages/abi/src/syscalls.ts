@@ -62,17 +62,17 @@ export const SYSCALLS = {
   connect: {
     no: 3,
     args: Type.Tuple([Handle, SockAddrSchema]),
-    errors: [...HANDLE_ERRORS, 'EADDRINUSE', 'ENETUNREACH'],
+    errors: [...HANDLE_ERRORS, 'EADDRINUSE', 'ENETUNREACH', 'EINPROGRESS', 'EALREADY', 'EISCONN', 'ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET'],
   },
   sendto: {
     no: 4,
     args: Type.Tuple([Handle, Type.Uint8Array({ title: 'data' }), Int('flags'), Type.Union([SockAddrSchema, Type.Null()])]),
-    errors: [...HANDLE_ERRORS, 'EDESTADDRREQ', 'EMSGSIZE', 'ENOBUFS', 'EAGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNREFUSED', 'ECONNRESET'],
+    errors: [...HANDLE_ERRORS, 'EDESTADDRREQ', 'EMSGSIZE', 'ENOBUFS', 'EAGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'],
   },
   recvfrom: {
     no: 5,
     args: Type.Tuple([Handle, Type.Integer({ title: 'maxlen', minimum: 0, maximum: 0x7fffffff }), Int('flags')]),
-    errors: [...HANDLE_ERRORS, 'EAGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNREFUSED', 'ECONNRESET'],
+    errors: [...HANDLE_ERRORS, 'EAGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNREFUSED', 'ECONNRESET', 'ENOTCONN', 'ETIMEDOUT'],
   },
   close: { no: 6, args: Type.Tuple([Handle]), errors: ['EBADF'] },
   getsockname: { no: 7, args: Type.Tuple([Handle]), errors: [...HANDLE_ERRORS] },
@@ -101,6 +101,14 @@ export const SYSCALLS = {
   revoke: { no: 14, args: Type.Tuple([Handle, DomainName]), errors: [...HANDLE_ERRORS, 'ESRCH'] },
   /** The caller's own accounting: handles, buffers and bytes it holds. */
   stats: { no: 15, args: Type.Tuple([]), errors: [] },
+  listen: {
+    no: 16,
+    args: Type.Tuple([Handle, Int('backlog')]),
+    errors: [...HANDLE_ERRORS, 'EOPNOTSUPP', 'EINVAL', 'EADDRINUSE'],
+  },
+  /** Returns [handle, addr, port] of the new connection. */
+  accept: { no: 17, args: Type.Tuple([Handle]), errors: [...HANDLE_ERRORS, 'EOPNOTSUPP', 'EINVAL', 'EAGAIN', 'EMFILE'] },
+  shutdown: { no: 18, args: Type.Tuple([Handle, Int('how')]), errors: [...HANDLE_ERRORS, 'ENOTCONN', 'EINVAL'] },
 } as const satisfies Record<string, SyscallSpec>;
 
 export type SyscallName = keyof typeof SYSCALLS;
@@ -119,6 +127,7 @@ export const SYSCALL_BY_NUMBER: ReadonlyArray<SyscallName | undefined> = (() => 
 /** What `recvfrom` returns: the datagram, its sender, and MSG_TRUNC when the buffer was short. */
 export type RecvfromResult = [data: Uint8Array, addr: string, port: number, flags: number];
 export type GetsocknameResult = [addr: string, port: number];
+export type AcceptResult = [handle: number, addr: string, port: number];
 export interface DomainAccounting {
   handles: number;
   sockets: number;

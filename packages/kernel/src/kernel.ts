@@ -70,7 +70,9 @@ export interface KernelOptions {
   now?: () => number;
 }
 
-interface Parked extends Blocked {
+interface Parked {
+  /** Kept whole, not copied: its onTimeout may depend on progress made while parked. */
+  blocked: Blocked;
   domain: Domain;
   callId: number;
   syscall: string;
@@ -221,7 +223,8 @@ export class Kernel {
     });
     for (const [handle, entry] of [...d.table.entries()]) {
       d.table.remove(handle);
-      if (!entry.grantedBy) this.destroySocket(entry.object);
+      // A dead domain's connections are reset: its peers see ECONNRESET.
+      if (!entry.grantedBy) this.destroySocket(entry.object, true);
       else {
         const grants = entry.object.grants;
         const i = grants.findIndex((g) => g.domain === d && g.handle === handle);
@@ -234,11 +237,16 @@ export class Kernel {
     return this.domainStats(d);
   }
 
-  /** Closes a socket for good: its buffers go back, every grant of it is revoked, waiters on it fail. */
-  destroySocket(s: KSocket): void {
+  /**
+   * Closes a socket for good: its buffers go back, every grant of it is
+   * revoked, waiters on it fail. A stream's connection closes in order, or is
+   * reset with `abort`.
+   */
+  destroySocket(s: KSocket, abort = false): void {
     if (s.closed) return;
     s.closed = true;
-    this.stack.close(s.sock);
+    if (s.stream) this.stack.tcp.close(s.stream, abort);
+    else this.stack.close(s.dgram!);
     s.owner.account.sockets--;
     for (const [handle, entry] of [...s.owner.table.entries()]) {
       if (entry.object === s) s.owner.table.remove(handle);
@@ -342,7 +350,7 @@ export class Kernel {
     }
     if ('blocked' in outcome) {
       d.account.pendingCalls++;
-      this.parked.push({ ...outcome.blocked, domain: d, callId, syscall: name });
+      this.parked.push({ blocked: outcome.blocked, domain: d, callId, syscall: name });
       if (outcome.blocked.deadline !== undefined && outcome.blocked.deadline < this.timerAt) this.armTimer();
       return;
     }
@@ -401,7 +409,7 @@ export class Kernel {
       for (const p of waiting) {
         let done: Done | null;
         try {
-          done = p.retry();
+          done = p.blocked.retry();
         } catch (err) {
           this.internalErrors++;
           this.lastInternalError = `${p.syscall} (retry): ${(err as Error)?.stack ?? err}`;
@@ -422,7 +430,7 @@ export class Kernel {
   /** One timer for the earliest of: a parked call's timeout, the stack's deadline, a wire's next delivery. */
   private armTimer(): void {
     let next = this.stackDeadline ?? Infinity;
-    for (const p of this.parked) if (p.deadline !== undefined && p.deadline < next) next = p.deadline;
+    for (const { blocked } of this.parked) if (blocked.deadline !== undefined && blocked.deadline < next) next = blocked.deadline;
     if (next === this.timerAt) return;
     clearTimeout(this.timer);
     this.timerAt = next;
@@ -434,9 +442,9 @@ export class Kernel {
     this.timerAt = Infinity;
     const now = this.now();
     this.parked = this.parked.filter((p) => {
-      if (p.deadline === undefined || p.deadline > now) return true;
+      if (p.blocked.deadline === undefined || p.blocked.deadline > now) return true;
       p.domain.account.pendingCalls--;
-      this.finish(p.domain, p.callId, p.syscall, p.onTimeout);
+      this.finish(p.domain, p.callId, p.syscall, p.blocked.onTimeout);
       return false;
     });
     this.pumpStack();

@@ -1,5 +1,5 @@
 /** The kernel's socket object: never leaves the kernel; domains hold handles to it. */
-import type { DatagramSocket } from '@moat/netstack';
+import { DatagramSocket, type TcpSocket } from '@moat/netstack';
 import type { Domain } from './domain.js';
 
 let nextSocketId = 1;
@@ -15,8 +15,24 @@ export class KSocket {
   /** Entries other domains hold through grants: revoked when the owner closes or dies. */
   readonly grants: { domain: Domain; handle: number }[] = [];
 
+  /** shutdown() of a stream socket: no more reads (recv answers end of stream) / no more writes (EPIPE). */
+  readShut = false;
+  writeShut = false;
+  /** SO_REUSEADDR, kept for getsockopt: ports are never shared here, TIME-WAIT or not. */
+  reuseAddr = false;
+
   constructor(
     readonly owner: Domain,
-    readonly sock: DatagramSocket,
+    readonly sock: DatagramSocket | TcpSocket,
   ) {}
+
+  /** The datagram socket (UDP, ping), or undefined for a stream socket. */
+  get dgram(): DatagramSocket | undefined {
+    return this.sock instanceof DatagramSocket ? this.sock : undefined;
+  }
+
+  /** The stream (TCP) socket, or undefined for a datagram one. */
+  get stream(): TcpSocket | undefined {
+    return this.sock instanceof DatagramSocket ? undefined : this.sock;
+  }
 }

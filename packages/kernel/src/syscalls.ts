@@ -10,32 +10,41 @@ import {
   F_SETFL,
   IPPROTO_ICMP,
   IPPROTO_IP,
+  IPPROTO_TCP,
   IPPROTO_UDP,
   IP_MTU_DISCOVER,
   IP_PMTUDISC_DO,
   IP_PMTUDISC_DONT,
   MSG_DONTWAIT,
+  MSG_NOSIGNAL,
   MSG_PEEK,
   MSG_TRUNC,
   O_NONBLOCK,
   POLLERR,
+  POLLHUP,
   POLLIN,
   POLLNVAL,
   POLLOUT,
   Rights,
+  SHUT_RD,
+  SHUT_RDWR,
+  SHUT_WR,
   SO_ERROR,
+  SO_KEEPALIVE,
   SO_RCVBUF,
   SO_RCVTIMEO,
+  SO_REUSEADDR,
   SO_SNDBUF,
   SO_SNDTIMEO,
   SOCK_DGRAM,
   SOCK_STREAM,
   SOL_SOCKET,
+  TCP_NODELAY,
   UDP_MAX_PAYLOAD,
   type SockAddr,
   type SyscallName,
 } from '@moat/abi';
-import { formatIpv4Address, parseIpv4Address, type Endpoint } from '@moat/netstack';
+import { formatIpv4Address, parseIpv4Address, type Endpoint, type TcpSocket } from '@moat/netstack';
 import type { Domain } from './domain.js';
 import { KSocket } from './ksocket.js';
 import type { Kernel } from './kernel.js';
@@ -45,14 +54,17 @@ type Handler = (k: Kernel, d: Domain, args: any[]) => Outcome;
 
 /** SOCK_NONBLOCK may be or'ed into socket()'s type, as on Linux. */
 const SOCK_NONBLOCK = O_NONBLOCK;
-const KNOWN_SEND_FLAGS = MSG_DONTWAIT;
+const KNOWN_SEND_FLAGS = MSG_DONTWAIT | MSG_NOSIGNAL;
 const KNOWN_RECV_FLAGS = MSG_DONTWAIT | MSG_PEEK;
 const MIN_RCVBUF = 2048;
 const UDP_IP_HEADERS = 28;
+const EMPTY = new Uint8Array(0);
 
 function endpoint(addr: SockAddr): Endpoint {
   return { addr: parseIpv4Address(addr.addr), port: addr.port };
 }
+
+const wire = (e: Endpoint | null) => (e ? [formatIpv4Address(e.addr), e.port] : ['0.0.0.0', 0]);
 
 /** The socket behind `handle` in `d`'s own table, if `d` holds it with `rights`. */
 function resolve(d: Domain, handle: unknown, rights: number): KSocket | Done {
@@ -67,27 +79,28 @@ const isDone = (x: KSocket | Done): x is Done => !(x instanceof KSocket);
 
 /** A pending ICMP error is reported once, by the next call that can report it. */
 function takePendingError(s: KSocket): Done | null {
-  if (!s.sock.pendingError) return null;
-  const errno = Errno[s.sock.pendingError];
-  s.sock.pendingError = null;
+  const dgram = s.dgram;
+  if (!dgram?.pendingError) return null;
+  const errno = Errno[dgram.pendingError];
+  dgram.pendingError = null;
   return fail(errno);
+}
+
+/** What a failed stream connection reports (ECONNRESET, ECONNREFUSED, ETIMEDOUT, EPIPE). */
+function streamError(t: TcpSocket): number | undefined {
+  const err = t.conn?.error;
+  return err ? Errno[err] : undefined;
 }
 
 /**
  * Runs `attempt` now; if it would block, a non-blocking call fails with
  * `wouldBlock` and a blocking one parks until it succeeds or its timeout.
  */
-function blockOr(k: Kernel, s: KSocket, flags: number, timeoutMs: number, wouldBlock: number, attempt: () => Done | null): Outcome {
+function blockOr(k: Kernel, s: KSocket, flags: number, timeoutMs: number, wouldBlock: number, attempt: () => Done | null, onTimeout = fail(Errno.EAGAIN)): Outcome {
   const now = attempt();
   if (now) return now;
   if (s.nonblocking || flags & MSG_DONTWAIT) return fail(wouldBlock);
-  return {
-    blocked: {
-      retry: attempt,
-      deadline: timeoutMs > 0 ? k.now() + timeoutMs : undefined,
-      onTimeout: fail(Errno.EAGAIN),
-    },
-  };
+  return { blocked: { retry: attempt, deadline: timeoutMs > 0 ? k.now() + timeoutMs : undefined, onTimeout } };
 }
 
 export const HANDLERS: Record<SyscallName, Handler> = {
@@ -96,11 +109,14 @@ export const HANDLERS: Record<SyscallName, Handler> = {
   socket(k, d, [family, type, protocol]) {
     if (family !== AF_INET) return fail(Errno.EAFNOSUPPORT);
     const base = type & ~SOCK_NONBLOCK;
-    if (base === SOCK_STREAM) return fail(Errno.EPROTONOSUPPORT); // TCP arrives with the stream-socket issue
-    if (base !== SOCK_DGRAM || (protocol !== 0 && protocol !== IPPROTO_UDP && protocol !== IPPROTO_ICMP)) return fail(Errno.EPROTONOSUPPORT);
     const allocate = (n: number) => k.pool.allocate(n, d.account);
+    let sock;
+    if (base === SOCK_STREAM && (protocol === 0 || protocol === IPPROTO_TCP)) sock = k.stack.tcp.socket(allocate);
+    else if (base === SOCK_DGRAM && (protocol === 0 || protocol === IPPROTO_UDP)) sock = k.stack.udpSocket(allocate);
     // SOCK_DGRAM with IPPROTO_ICMP is Linux's unprivileged ping socket.
-    const s = new KSocket(d, protocol === IPPROTO_ICMP ? k.stack.pingSocket(allocate) : k.stack.udpSocket(allocate));
+    else if (base === SOCK_DGRAM && protocol === IPPROTO_ICMP) sock = k.stack.pingSocket(allocate);
+    else return fail(Errno.EPROTONOSUPPORT);
+    const s = new KSocket(d, sock);
     s.nonblocking = (type & SOCK_NONBLOCK) !== 0;
     const handle = d.table.insert({ object: s, rights: Rights.READ | Rights.WRITE | Rights.CONTROL | Rights.GRANT });
     if (handle === null) return fail(Errno.EMFILE);
@@ -111,22 +127,71 @@ export const HANDLERS: Record<SyscallName, Handler> = {
   bind(k, d, [h, addr]) {
     const s = resolve(d, h, Rights.CONTROL);
     if (isDone(s)) return s;
-    const err = k.stack.bind(s.sock, endpoint(addr));
+    const err = s.stream ? k.stack.tcp.bind(s.stream, endpoint(addr)) : k.stack.bind(s.dgram!, endpoint(addr));
     return err ? fail(Errno[err]) : ok();
   },
 
   connect(k, d, [h, addr]) {
     const s = resolve(d, h, Rights.CONTROL);
     if (isDone(s)) return s;
-    const err = k.stack.connect(s.sock, endpoint(addr));
+    const t = s.stream;
+    if (!t) {
+      const err = k.stack.connect(s.dgram!, endpoint(addr));
+      return err ? fail(Errno[err]) : ok();
+    }
+    if (t.conn && !t.conn.closed) {
+      if (t.conn.established) return fail(Errno.EISCONN);
+      if (s.nonblocking) return fail(Errno.EALREADY);
+    } else {
+      const err = k.stack.tcp.connect(t, endpoint(addr));
+      if (err) return fail(Errno[err]);
+    }
+    const conn = t.conn!;
+    // Blocks until the handshake ends; SO_SNDTIMEO bounds the wait (then EINPROGRESS, as on Linux).
+    return blockOr(
+      k,
+      s,
+      0,
+      s.sndtimeoMs,
+      Errno.EINPROGRESS,
+      () => (conn.established ? ok() : conn.closed ? fail(streamError(t) ?? Errno.ECONNREFUSED) : null),
+      fail(Errno.EINPROGRESS),
+    );
+  },
+
+  listen(k, d, [h, backlog]) {
+    const s = resolve(d, h, Rights.CONTROL);
+    if (isDone(s)) return s;
+    if (!s.stream) return fail(Errno.EOPNOTSUPP);
+    const err = k.stack.tcp.listen(s.stream, backlog);
     return err ? fail(Errno[err]) : ok();
+  },
+
+  accept(k, d, [h]) {
+    const s = resolve(d, h, Rights.READ);
+    if (isDone(s)) return s;
+    const t = s.stream;
+    if (!t) return fail(Errno.EOPNOTSUPP);
+    if (!t.listener) return fail(Errno.EINVAL);
+    return blockOr(k, s, 0, s.rcvtimeoMs, Errno.EAGAIN, () => {
+      if (s.closed) return fail(Errno.ECONNRESET);
+      if (!t.listener?.ready.length) return null;
+      if (d.account.handles >= d.account.limits.maxHandles) return fail(Errno.EMFILE); // the connection stays queued
+      const accepted = k.stack.tcp.accept(t, (n) => k.pool.allocate(n, d.account))!;
+      const child = new KSocket(d, accepted);
+      const handle = d.table.insert({ object: child, rights: Rights.READ | Rights.WRITE | Rights.CONTROL | Rights.GRANT })!;
+      d.account.sockets++;
+      return ok([handle, ...wire(accepted.remote)]);
+    });
   },
 
   sendto(k, d, [h, data, flags, addr]) {
     const s = resolve(d, h, Rights.WRITE);
     if (isDone(s)) return s;
     if (flags & ~KNOWN_SEND_FLAGS) return fail(Errno.EINVAL);
-    const dst = addr ? endpoint(addr) : s.sock.remote;
+    if (s.stream) return sendStream(k, s, s.stream, data, flags);
+    const dgram = s.dgram!;
+    const dst = addr ? endpoint(addr) : dgram.remote;
     if (!dst) return fail(Errno.EDESTADDRREQ);
     const pending = takePendingError(s);
     if (pending) return pending;
@@ -135,7 +200,7 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     if (k.pool.chargeFor(data.length + UDP_IP_HEADERS) > d.account.limits.maxBufferBytes) return fail(Errno.ENOBUFS);
     return blockOr(k, s, flags, s.sndtimeoMs, Errno.ENOBUFS, () => {
       if (s.closed) return fail(Errno.ECONNRESET);
-      const sent = k.stack.send(s.sock, data, dst, (n) => k.pool.allocate(n, d.account));
+      const sent = k.stack.send(dgram, data, dst, (n) => k.pool.allocate(n, d.account));
       if (sent.ok) return ok(data.length);
       // No buffer now: a blocking socket waits for one, as the issue's ENOBUFS rule allows.
       return sent.errno === 'ENOBUFS' ? null : fail(Errno[sent.errno]);
@@ -146,11 +211,13 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     const s = resolve(d, h, Rights.READ);
     if (isDone(s)) return s;
     if (flags & ~KNOWN_RECV_FLAGS) return fail(Errno.EINVAL);
+    if (s.stream) return recvStream(k, s, s.stream, maxlen, flags);
+    const dgram = s.dgram!;
     return blockOr(k, s, flags, s.rcvtimeoMs, Errno.EAGAIN, () => {
       if (s.closed) return fail(Errno.ECONNRESET);
       const pending = takePendingError(s);
       if (pending) return pending;
-      const head = flags & MSG_PEEK ? s.sock.peek() : s.sock.dequeue();
+      const head = flags & MSG_PEEK ? dgram.peek() : dgram.dequeue();
       if (!head) return null;
       const bytes = head.buffer.bytes;
       const truncated = bytes.length > maxlen;
@@ -162,6 +229,20 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     });
   },
 
+  shutdown(k, d, [h, how]) {
+    const s = resolve(d, h, Rights.CONTROL);
+    if (isDone(s)) return s;
+    if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) return fail(Errno.EINVAL);
+    const t = s.stream;
+    if (!t?.conn || t.conn.closed) return fail(Errno.ENOTCONN);
+    if (how !== SHUT_WR) s.readShut = true;
+    if (how !== SHUT_RD && !s.writeShut) {
+      s.writeShut = true;
+      t.conn.close(k.now());
+    }
+    return ok();
+  },
+
   close(k, d, [h]) {
     const entry = d.table.remove(h);
     if (!entry) return fail(Errno.EBADF);
@@ -170,7 +251,8 @@ export const HANDLERS: Record<SyscallName, Handler> = {
       const i = s.grants.findIndex((g) => g.domain === d && g.handle === h);
       if (i >= 0) s.grants.splice(i, 1);
     } else {
-      k.destroySocket(s);
+      // Closing with data unread resets the peer, as Linux does; otherwise the connection closes in order.
+      k.destroySocket(s, (s.stream?.conn?.readable ?? 0) > 0);
     }
     return ok();
   },
@@ -178,41 +260,52 @@ export const HANDLERS: Record<SyscallName, Handler> = {
   getsockname(_k, d, [h]) {
     const s = resolve(d, h, 0);
     if (isDone(s)) return s;
-    const local = s.sock.local ?? { addr: 0, port: 0 };
-    return ok([formatIpv4Address(local.addr), local.port]);
+    return ok(wire(s.sock.local));
   },
 
   getpeername(_k, d, [h]) {
     const s = resolve(d, h, 0);
     if (isDone(s)) return s;
-    if (!s.sock.remote) return fail(Errno.ENOTCONN);
-    return ok([formatIpv4Address(s.sock.remote.addr), s.sock.remote.port]);
+    const t = s.stream;
+    const remote = t ? (t.conn?.established ? t.remote : null) : s.dgram!.remote;
+    if (!remote) return fail(Errno.ENOTCONN);
+    return ok(wire(remote));
   },
 
   setsockopt(_k, d, [h, level, name, value]) {
     const s = resolve(d, h, Rights.CONTROL);
     if (isDone(s)) return s;
-    if (level === IPPROTO_IP && name === IP_MTU_DISCOVER) {
+    const t = s.stream;
+    if (level === IPPROTO_IP && name === IP_MTU_DISCOVER && s.dgram) {
       if (value !== IP_PMTUDISC_DO && value !== IP_PMTUDISC_DONT) return fail(Errno.EINVAL);
-      s.sock.dontFragment = value === IP_PMTUDISC_DO;
+      s.dgram.dontFragment = value === IP_PMTUDISC_DO;
       return ok();
     }
+    if (level === IPPROTO_TCP && name === TCP_NODELAY && t) return setStreamOption(t, 'noDelay', value !== 0);
     if (level !== SOL_SOCKET) return fail(Errno.ENOPROTOOPT);
+    if (value < 0) return fail(Errno.EINVAL);
     switch (name) {
-      case SO_RCVBUF:
-        if (value < 0) return fail(Errno.EINVAL);
-        s.sock.rcvbuf = Math.max(MIN_RCVBUF, Math.min(value, d.account.limits.maxBufferBytes));
+      case SO_RCVBUF: {
+        const bytes = Math.max(MIN_RCVBUF, Math.min(value, d.account.limits.maxBufferBytes));
+        if (t) t.config.rcvBuf = bytes; // for connections made from now on
+        else s.dgram!.rcvbuf = bytes;
         return ok();
+      }
       case SO_SNDBUF:
-        if (value < 0) return fail(Errno.EINVAL);
-        s.sndbuf = Math.max(MIN_RCVBUF, value);
+        s.sndbuf = Math.max(MIN_RCVBUF, Math.min(value, d.account.limits.maxBufferBytes));
+        if (t) t.config.sndBuf = s.sndbuf;
         return ok();
       case SO_RCVTIMEO:
-      case SO_SNDTIMEO:
-        if (value < 0) return fail(Errno.EINVAL);
-        if (name === SO_RCVTIMEO) s.rcvtimeoMs = value;
-        else s.sndtimeoMs = value;
+        s.rcvtimeoMs = value;
         return ok();
+      case SO_SNDTIMEO:
+        s.sndtimeoMs = value;
+        return ok();
+      case SO_REUSEADDR:
+        s.reuseAddr = value !== 0;
+        return ok();
+      case SO_KEEPALIVE:
+        return t ? setStreamOption(t, 'keepAlive', value !== 0) : ok();
       default:
         return fail(Errno.ENOPROTOOPT);
     }
@@ -221,20 +314,27 @@ export const HANDLERS: Record<SyscallName, Handler> = {
   getsockopt(_k, d, [h, level, name]) {
     const s = resolve(d, h, 0);
     if (isDone(s)) return s;
-    if (level === IPPROTO_IP && name === IP_MTU_DISCOVER) return ok(s.sock.dontFragment ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT);
+    const t = s.stream;
+    if (level === IPPROTO_IP && name === IP_MTU_DISCOVER && s.dgram) return ok(s.dgram.dontFragment ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT);
+    if (level === IPPROTO_TCP && name === TCP_NODELAY && t) return ok(streamOption(t, 'noDelay') ? 1 : 0);
     if (level !== SOL_SOCKET) return fail(Errno.ENOPROTOOPT);
     switch (name) {
       case SO_RCVBUF:
-        return ok(s.sock.rcvbuf);
+        return ok(t ? (t.config.rcvBuf ?? 262144) : s.dgram!.rcvbuf);
       case SO_SNDBUF:
         return ok(s.sndbuf);
       case SO_RCVTIMEO:
         return ok(s.rcvtimeoMs);
       case SO_SNDTIMEO:
         return ok(s.sndtimeoMs);
+      case SO_REUSEADDR:
+        return ok(s.reuseAddr ? 1 : 0);
+      case SO_KEEPALIVE:
+        return ok(t && streamOption(t, 'keepAlive') ? 1 : 0);
       case SO_ERROR: {
-        const pending = s.sock.pendingError;
-        s.sock.pendingError = null;
+        if (t) return ok(streamError(t) ?? 0);
+        const pending = s.dgram!.pendingError;
+        s.dgram!.pendingError = null;
         return ok(pending ? Errno[pending] : 0);
       }
       default:
@@ -259,11 +359,7 @@ export const HANDLERS: Record<SyscallName, Handler> = {
       const revents = (fds as [unknown, number][]).map(([h, events]) => {
         const entry = d.table.lookup(h);
         if (!entry) return ready++, POLLNVAL;
-        const s = entry.object;
-        let r = 0;
-        if (s.closed || s.sock.pendingError) r |= POLLERR;
-        if (entry.rights & Rights.READ && s.sock.queuedDatagrams > 0) r |= POLLIN & events;
-        if (entry.rights & Rights.WRITE && s.owner.account.bufferBytes < s.owner.account.limits.maxBufferBytes) r |= POLLOUT & events;
+        const r = readiness(entry.object, entry.rights) & (events | POLLERR | POLLHUP);
         if (r) ready++;
         return r;
       });
@@ -311,3 +407,90 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     return ok(d.account.snapshot());
   },
 };
+
+/**
+ * send on a stream: copies as much as the send buffer takes; a blocking send
+ * waits until all of it is taken (the stack cuts it into segments of at most
+ * the MSS as the windows allow), a non-blocking one returns what was taken, or
+ * EAGAIN when nothing was.
+ */
+function sendStream(k: Kernel, s: KSocket, t: TcpSocket, data: Uint8Array, flags: number): Outcome {
+  const conn = t.conn;
+  if (!conn || t.listener) return fail(Errno.EPIPE); // never connected: Linux answers EPIPE
+  if (s.writeShut) return fail(Errno.EPIPE);
+  let sent = 0;
+  const attempt = (): Done | null => {
+    if (s.closed) return fail(Errno.ECONNRESET);
+    const err = streamError(t);
+    if (err !== undefined) return sent > 0 ? ok(sent) : fail(err);
+    if (conn.closed) return sent > 0 ? ok(sent) : fail(Errno.EPIPE);
+    if (!conn.established) return null; // still connecting
+    sent += conn.write(data.subarray(sent));
+    return sent === data.length ? ok(sent) : null;
+  };
+  const first = attempt();
+  if (first) return first;
+  if (s.nonblocking || flags & MSG_DONTWAIT) return sent > 0 ? ok(sent) : fail(Errno.EAGAIN);
+  const timeoutMs = s.sndtimeoMs;
+  return {
+    blocked: {
+      retry: attempt,
+      deadline: timeoutMs > 0 ? k.now() + timeoutMs : undefined,
+      // On SO_SNDTIMEO a blocking send returns what it sent so far, or EAGAIN.
+      get onTimeout() {
+        return sent > 0 ? ok(sent) : fail(Errno.EAGAIN);
+      },
+    },
+  };
+}
+
+/** recv on a stream: up to `maxlen` bytes; an empty result is the end of the stream. */
+function recvStream(k: Kernel, s: KSocket, t: TcpSocket, maxlen: number, flags: number): Outcome {
+  const conn = t.conn;
+  if (!conn || t.listener) return fail(Errno.ENOTCONN);
+  const [addr, port] = wire(t.remote);
+  return blockOr(k, s, flags, s.rcvtimeoMs, Errno.EAGAIN, () => {
+    if (s.closed) return fail(Errno.ECONNRESET);
+    if (s.readShut) return ok([EMPTY, addr, port, 0]);
+    if (conn.readable > 0) {
+      const data = flags & MSG_PEEK ? conn.peek(maxlen) : conn.read(maxlen);
+      return ok([data, addr, port, 0]);
+    }
+    const err = streamError(t);
+    if (err !== undefined) return fail(err);
+    if (conn.atEof || conn.closed) return ok([EMPTY, addr, port, 0]);
+    return null;
+  });
+}
+
+function setStreamOption(t: TcpSocket, name: 'noDelay' | 'keepAlive', value: boolean): Done {
+  t.config[name] = value;
+  t.conn?.setOption(name, value);
+  return ok();
+}
+
+function streamOption(t: TcpSocket, name: 'noDelay' | 'keepAlive'): boolean {
+  return t.conn ? t.conn.option(name) : !!t.config[name];
+}
+
+/** poll's answer for one socket, limited to what the handle's rights allow it to observe. */
+function readiness(s: KSocket, rights: number): number {
+  let r = 0;
+  const t = s.stream;
+  if (t) {
+    const conn = t.conn;
+    if (s.closed) return POLLERR | POLLHUP;
+    if (t.listener) return rights & Rights.READ && t.listener.ready.length > 0 ? POLLIN : 0;
+    if (!conn) return POLLOUT | POLLHUP; // as Linux answers for a socket never connected
+    if (streamError(t) !== undefined) r |= POLLERR;
+    if (rights & Rights.READ && (conn.readable > 0 || conn.atEof || s.readShut || conn.closed)) r |= POLLIN;
+    if (rights & Rights.WRITE && conn.established && conn.writable > 0 && !s.writeShut) r |= POLLOUT;
+    if (conn.closed || (conn.atEof && s.writeShut)) r |= POLLHUP;
+    return r;
+  }
+  const dgram = s.dgram!;
+  if (s.closed || dgram.pendingError) r |= POLLERR;
+  if (rights & Rights.READ && dgram.queuedDatagrams > 0) r |= POLLIN;
+  if (rights & Rights.WRITE && s.owner.account.bufferBytes < s.owner.account.limits.maxBufferBytes) r |= POLLOUT;
+  return r;
+}

@@ -34,12 +34,14 @@ async function udp(d: TestDomain, port?: number): Promise<number> {
 }
 
 describe('socket creation and binding', () => {
-  it('creates UDP sockets only, with Linux errnos for the rest', async () => {
+  it('creates UDP, ping and TCP sockets, with Linux errnos for the rest', async () => {
     const { attach } = kernelWithDomains();
     const d = attach('a');
     expect((await d.call('socket', 10, SOCK_DGRAM, 0))[0]).toBe(Errno.EAFNOSUPPORT);
-    expect((await d.call('socket', AF_INET, SOCK_STREAM, 0))[0]).toBe(Errno.EPROTONOSUPPORT);
+    expect((await d.call('socket', AF_INET, SOCK_STREAM, 0))[0]).toBe(0);
+    expect((await d.call('socket', AF_INET, SOCK_STREAM, 17))[0]).toBe(Errno.EPROTONOSUPPORT);
     expect((await d.call('socket', AF_INET, SOCK_DGRAM, 6))[0]).toBe(Errno.EPROTONOSUPPORT);
+    expect((await d.call('socket', AF_INET, SOCK_DGRAM, 1))[0]).toBe(0);
     expect((await d.call('socket', AF_INET, SOCK_DGRAM | O_NONBLOCK, 17))[0]).toBe(0);
   });
 

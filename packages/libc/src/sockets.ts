@@ -4,7 +4,7 @@
  * `AsyncSockets` returns promises. Failures throw SyscallError with the
  * errno (`err.code === 'EAGAIN'`), as Node's own system errors do.
  */
-import { SYS, type DomainAccounting, type GetsocknameResult, type RecvfromResult, type SockAddr } from '@moat/abi';
+import { SYS, type AcceptResult, type DomainAccounting, type GetsocknameResult, type RecvfromResult, type SockAddr } from '@moat/abi';
 import type { Channel } from './channel.js';
 
 export type { SockAddr };
@@ -14,6 +14,12 @@ export interface Datagram {
   from: SockAddr;
   /** MSG_TRUNC: the datagram was longer than maxlen and the rest is gone. */
   flags: number;
+}
+
+/** A connection accept() took from a listener's queue. */
+export interface Accepted {
+  handle: number;
+  peer: SockAddr;
 }
 
 export interface PollFd {
@@ -51,6 +57,16 @@ const CALLS = {
     result: (r: unknown) => (r as RecvfromResult)[0],
   },
   close: { sys: SYS.close, args: (h: number) => [h], result: () => undefined },
+  listen: { sys: SYS.listen, args: (h: number, backlog = 128) => [h, backlog], result: () => undefined },
+  accept: {
+    sys: SYS.accept,
+    args: (h: number) => [h],
+    result: (r: unknown): Accepted => {
+      const [handle, addr, port] = r as AcceptResult;
+      return { handle, peer: { addr, port } };
+    },
+  },
+  shutdown: { sys: SYS.shutdown, args: (h: number, how: number) => [h, how], result: () => undefined },
   getsockname: { sys: SYS.getsockname, args: (h: number) => [h], result: (r: unknown): SockAddr => toAddr(r) },
   getpeername: { sys: SYS.getpeername, args: (h: number) => [h], result: (r: unknown): SockAddr => toAddr(r) },
   setsockopt: {

@@ -393,8 +393,17 @@ export class Stack {
    * or undefined when nothing is pending.
    */
   poll(now: number = this.now()): number | undefined {
-    for (const iface of this.interfaces) {
-      for (let frame = iface.device.receive(); frame; frame = iface.device.receive()) this.receive(iface, frame);
+    // Receive, then let TCP answer; what it sends over loopback is received in the next round, so a
+    // handshake or a request and its reply on one machine complete within one poll.
+    let tcpDeadline: number | undefined;
+    for (let round = 0; round < 64; round++) {
+      const sentBefore = this.counters.get('tx.frames');
+      let received = 0;
+      for (const iface of this.interfaces) {
+        for (let frame = iface.device.receive(); frame; frame = iface.device.receive(), received++) this.receive(iface, frame);
+      }
+      tcpDeadline = this.tcp.poll(now);
+      if (received === 0 && this.counters.get('tx.frames') === sentBefore) break;
     }
     let deadline: number | undefined;
     const earliest = (t: number | undefined) => {
@@ -415,7 +424,7 @@ export class Stack {
       }
     }
     earliest(frag.deadline);
-    earliest(this.tcp.poll(now));
+    earliest(tcpDeadline);
     return deadline;
   }
 

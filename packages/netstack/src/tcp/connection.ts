@@ -244,6 +244,21 @@ export class TcpConnection {
     return data;
   }
 
+  /** The bytes read() would return, left in place (MSG_PEEK). */
+  peek(max: number): Uint8Array {
+    return this.recvBuf.peek(Math.min(max, this.recvBuf.length));
+  }
+
+  /** TCP_NODELAY and SO_KEEPALIVE may change at any time. */
+  setOption(name: 'noDelay' | 'keepAlive', value: boolean): void {
+    this.config[name] = value;
+    if (name === 'keepAlive' && !value) this.keepAliveAt = undefined;
+  }
+
+  option(name: 'noDelay' | 'keepAlive'): boolean {
+    return this.config[name];
+  }
+
   /** No more data from us: a FIN follows what is queued (shutdown(SHUT_WR), or close()). */
   close(now: number): void {
     this.event('CLOSE', now);
