@@ -234,6 +234,7 @@ export class Kernel {
     if (!d.account.empty) this.leaks.push(`${name}: ${JSON.stringify(d.account.snapshot())}`);
     this.departed.push(d);
     this.retryParked();
+    this.schedule(); // the resets of its connections go out on the next poll
     return this.domainStats(d);
   }
 

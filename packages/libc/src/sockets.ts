@@ -95,10 +95,36 @@ type Calls = typeof CALLS;
 export type SyncSockets = { [K in keyof Calls]: (...a: Parameters<Calls[K]['args']>) => ReturnType<Calls[K]['result']> };
 export type AsyncSockets = { [K in keyof Calls]: (...a: Parameters<Calls[K]['args']>) => Promise<ReturnType<Calls[K]['result']>> };
 
+/**
+ * The most data one sendto request carries. A larger send (on a stream; no
+ * datagram is this large) goes out as several requests, as a libc send()
+ * loops over a short write: the kernel's frame limit stays small and a
+ * blocking send still hands over the whole buffer.
+ */
+export const SEND_CHUNK_BYTES = 256 * 1024;
+
 export function syncSockets(channel: Channel): SyncSockets {
   const api: Record<string, unknown> = {};
   for (const [name, c] of Object.entries(CALLS) as [string, Calls[keyof Calls]][]) {
-    api[name] = (...a: unknown[]) => c.result(channel.callSync(c.sys, (c.args as (...x: unknown[]) => unknown[])(...a)));
+    api[name] = (...a: unknown[]) => {
+      const args = (c.args as (...x: unknown[]) => unknown[])(...a);
+      if (c.sys !== SYS.sendto || (args[1] as Uint8Array).length <= SEND_CHUNK_BYTES) return c.result(channel.callSync(c.sys, args));
+      const data = args[1] as Uint8Array;
+      let sent = 0;
+      while (sent < data.length) {
+        const want = Math.min(SEND_CHUNK_BYTES, data.length - sent);
+        let n: number;
+        try {
+          n = channel.callSync(c.sys, [args[0], data.subarray(sent, sent + want), args[2], args[3]]) as number;
+        } catch (err) {
+          if (sent > 0) return sent; // what went before is sent: report it, as a short write
+          throw err;
+        }
+        sent += n;
+        if (n < want) break; // a non-blocking short write
+      }
+      return sent;
+    };
   }
   return api as SyncSockets;
 }
@@ -106,7 +132,25 @@ export function syncSockets(channel: Channel): SyncSockets {
 export function asyncSockets(channel: Channel): AsyncSockets {
   const api: Record<string, unknown> = {};
   for (const [name, c] of Object.entries(CALLS) as [string, Calls[keyof Calls]][]) {
-    api[name] = async (...a: unknown[]) => c.result(await channel.callAsync(c.sys, (c.args as (...x: unknown[]) => unknown[])(...a)));
+    api[name] = async (...a: unknown[]) => {
+      const args = (c.args as (...x: unknown[]) => unknown[])(...a);
+      if (c.sys !== SYS.sendto || (args[1] as Uint8Array).length <= SEND_CHUNK_BYTES) return c.result(await channel.callAsync(c.sys, args));
+      const data = args[1] as Uint8Array;
+      let sent = 0;
+      while (sent < data.length) {
+        const want = Math.min(SEND_CHUNK_BYTES, data.length - sent);
+        let n: number;
+        try {
+          n = (await channel.callAsync(c.sys, [args[0], data.subarray(sent, sent + want), args[2], args[3]])) as number;
+        } catch (err) {
+          if (sent > 0) return sent;
+          throw err;
+        }
+        sent += n;
+        if (n < want) break;
+      }
+      return sent;
+    };
   }
   return api as AsyncSockets;
 }
