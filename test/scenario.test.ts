@@ -12,6 +12,7 @@ const moat = fileURLToPath(new URL('../apps/cli/dist/main.js', import.meta.url))
 describe('ota-isolation', () => {
   it('delivers the image intact while every hostile call is refused and the crash leaks nothing', async () => {
     const report = await runOtaIsolation({ imageBytes: 1 << 20, seed: 7 });
+    expect(report.description).toContain('over TCP');
     expect(report.verdicts.map((v) => [v.name, v.pass, v.detail]).filter(([, pass]) => !pass)).toEqual([]);
     expect(report.passed).toBe(true);
     const byName = Object.fromEntries(report.domains.map((d) => [d.name, d]));
@@ -30,11 +31,19 @@ describe('ota-isolation', () => {
     expect(down!.stats.lost).toBeGreaterThan(0);
     expect(down!.stats.delivered).toBeGreaterThan(256 * 2);
     expect(up!.stats.offered).toBeGreaterThan(0);
-    expect((byName.ota!.summary as { requests: number }).requests).toBeGreaterThan(1024 / 32 / 4);
+    expect(attempts["take the OTA's connection"]!.outcomes).toEqual({ EADDRINUSE: 1, ECONNREFUSED: 1 });
     const text = renderReport(report);
     expect(text).toContain('All verdicts pass.');
     expect(text).toMatch(/third-party\s+hostile third-party library\s+threw/);
     expect(text).toMatch(/server\.eth0 -> device\.eth0\s+\d+/);
+  });
+
+  it('runs over UDP too, the OTA asking again for the chunks the link lost', async () => {
+    const report = await runOtaIsolation({ imageBytes: 1 << 20, seed: 7, transport: 'udp' });
+    expect(report.verdicts.filter((v) => !v.pass)).toEqual([]);
+    const ota = report.domains.find((d) => d.name === 'ota')!.summary as { requests: number; intact: boolean };
+    expect(ota.intact).toBe(true);
+    expect(ota.requests).toBeGreaterThan(256 / 32);
   });
 
   it('fails its verdict when the OTA cannot finish, and says why', async () => {

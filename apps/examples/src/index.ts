@@ -17,4 +17,11 @@ export interface ScenarioEntry {
 }
 
 /** The scenarios the `moat` command knows by name. */
-export const SCENARIOS: ScenarioEntry[] = [{ ...OTA_ISOLATION, run: (options) => runOtaIsolation(options) }];
+export const SCENARIOS: ScenarioEntry[] = [
+  { ...OTA_ISOLATION, run: (options) => runOtaIsolation(options) },
+  {
+    name: 'ota-udp',
+    description: OTA_ISOLATION.description.replace('over TCP', 'over UDP, in chunks it asks for again when lost,'),
+    run: (options) => runOtaIsolation({ ...options, transport: 'udp' }),
+  },
+];

@@ -94,7 +94,8 @@ const DEFAULT_TTL = 64;
 const IPV4_MAX_PAYLOAD = 65535 - IPV4_HEADER_LEN;
 
 export type SendResult = { ok: true } | { ok: false; errno: ErrnoName };
-type Route = { iface: Interface; nextHop: Ipv4Address };
+/** Where a datagram goes: out of `iface` to `nextHop`, from `src` unless the socket is bound to an address. */
+type Route = { iface: Interface; nextHop: Ipv4Address; src: Ipv4Address };
 
 export class Stack {
   readonly interfaces: Interface[] = [];
@@ -130,7 +131,7 @@ export class Stack {
         isLocal: (addr) => this.isLocal(addr),
         routeFor: (dst) => {
           const route = this.route(dst);
-          return route && { src: route.iface.addr, mss: Math.min(route.iface.device.mtu, 65535) - 40 };
+          return route && { src: route.src, mss: Math.min(route.iface.device.mtu, 65535) - 40 };
         },
         // Segments are cut to the MSS, so they never need fragmenting: DF set, as TCP does for path MTU discovery.
         send: (src, dst, length, allocate, fill) => void this.ipv4Send(src, dst, IPPROTO_TCP, length, true, allocate, (out) => fill(out)),
@@ -166,20 +167,28 @@ export class Stack {
     );
   }
 
-  /** The interface and next hop for `dst`: the longest connected prefix, else the default gateway. */
+  /**
+   * The interface and next hop for `dst`: one of our own addresses goes over
+   * loopback (as on Linux, whatever interface holds it); then the longest
+   * connected prefix; then the default gateway.
+   */
   route(dst: Ipv4Address): Route | undefined {
+    if (this.isLocal(dst)) {
+      const lo = this.interfaces.find((i) => i.device.medium === 'ip');
+      if (lo) return { iface: lo, nextHop: dst, src: dst };
+    }
     let best: Interface | undefined;
     for (const i of this.interfaces) {
       if (inSubnet(dst, i.addr, i.prefixLength) && (!best || i.prefixLength > best.prefixLength)) best = i;
     }
-    if (best) return { iface: best, nextHop: dst };
+    if (best) return { iface: best, nextHop: dst, src: best.addr };
     if (dst === IPV4_BROADCAST) {
       const first = this.interfaces.find((i) => i.device.medium === 'ethernet');
-      return first && { iface: first, nextHop: dst };
+      return first && { iface: first, nextHop: dst, src: first.addr };
     }
     if (this.gateway === undefined) return undefined;
     const via = this.interfaces.find((i) => inSubnet(this.gateway!, i.addr, i.prefixLength));
-    return via && { iface: via, nextHop: this.gateway };
+    return via && { iface: via, nextHop: this.gateway, src: via.addr };
   }
 
   // ---- datagram sockets ------------------------------------------------
@@ -299,7 +308,7 @@ export class Stack {
     const route = this.route(dst);
     if (!route) return { ok: false, errno: 'ENETUNREACH' };
     const { iface } = route;
-    const src = from === IPV4_ANY ? iface.addr : from;
+    const src = from === IPV4_ANY ? route.src : from;
     const link = iface.device.medium === 'ethernet' ? ETHERNET_HEADER_LEN : 0;
     const mtu = Math.min(iface.device.mtu, 65535);
     const header = {

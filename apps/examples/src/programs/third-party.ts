@@ -9,7 +9,7 @@
  * success where isolation demands a refusal.
  */
 import { decodeFrame, encodeRequest, SYS } from '@moat/abi';
-import { AF_INET, errnoName, errnoOf, MSG_DONTWAIT, SOCK_DGRAM, type DomainContext, type SockAddr } from '@moat/libc';
+import { AF_INET, errnoName, errnoOf, MSG_DONTWAIT, SOCK_DGRAM, SOCK_STREAM, type DomainContext, type SockAddr } from '@moat/libc';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { encodeChunk } from './protocol.js';
 
@@ -19,6 +19,10 @@ export interface ThirdPartyArgs {
   otaPort: number;
   /** The machine's own addresses, each tried when binding the OTA's port. */
   localAddrs: string[];
+  /** The OTA's transport: its port is tried with sockets of that kind. */
+  transport: 'udp' | 'tcp';
+  /** With TCP: the update server the OTA is connected to, whose four-tuple the attacker tries to take. */
+  server?: SockAddr;
   seed: number;
   /** Forged datagrams sent at the OTA's port. */
   floodDatagrams: number;
@@ -60,11 +64,38 @@ export default async function thirdParty({ sys, channel, args, log, publish }: D
   const { from: app } = sys.recvfrom(control, 16);
 
   // 1. The OTA's port, on every address of the machine (while the OTA holds it: this runs first).
-  const hijack = attempt('bind the OTA port', `port ${args.otaPort} on ${['0.0.0.0', ...args.localAddrs].join(', ')}`);
+  const kind = args.transport === 'tcp' ? SOCK_STREAM : SOCK_DGRAM;
+  const hijack = attempt('bind the OTA port', `${args.transport} port ${args.otaPort} on ${['0.0.0.0', ...args.localAddrs].join(', ')}`);
   for (const addr of ['0.0.0.0', ...args.localAddrs]) {
-    const s = sys.socket(AF_INET, SOCK_DGRAM);
+    const s = sys.socket(AF_INET, kind);
     tally(hijack, errnoOf(() => sys.bind(s, { addr, port: args.otaPort })), true);
     sys.close(s);
+  }
+  if (args.transport === 'tcp' && args.server) {
+    // The OTA's connection: the same four-tuple cannot be had, and the OTA listens for nobody.
+    const tuple = attempt("take the OTA's connection", `connect from port ${args.otaPort} to ${args.server.addr}:${args.server.port}, and connect to the OTA's port`);
+    const s = sys.socket(AF_INET, SOCK_STREAM);
+    const bound = errnoOf(() => sys.bind(s, { addr: args.localAddrs.at(-1)!, port: args.otaPort }));
+    tally(tuple, bound === 0 ? errnoOf(() => sys.connect(s, args.server!)) : bound, true);
+    sys.close(s);
+    const t = sys.socket(AF_INET, SOCK_STREAM);
+    tally(tuple, errnoOf(() => sys.connect(t, { addr: args.localAddrs.at(-1)!, port: args.otaPort })), true);
+    sys.close(t);
+    // No raw sockets: a forged RST for the OTA's connection can only travel as the payload of its own datagrams.
+    const inject = attempt('inject TCP segments', "forged RSTs for the OTA's connection, sent as UDP payload to the OTA's port");
+    const rst = new Uint8Array(20);
+    rst[0] = args.server.port >> 8;
+    rst[1] = args.server.port & 0xff;
+    rst[2] = args.otaPort >> 8;
+    rst[3] = args.otaPort & 0xff;
+    rst[12] = 5 << 4;
+    rst[13] = 0x04; // RST
+    const u = sys.socket(AF_INET, SOCK_DGRAM);
+    for (let seq = 0; seq < 64; seq++) {
+      new DataView(rst.buffer).setUint32(4, (seq * 0x04000000) >>> 0); // sweep the sequence space
+      tally(inject, errnoOf(() => sys.sendto(u, rst, { addr: args.localAddrs.at(-1)!, port: args.otaPort })), false);
+    }
+    sys.close(u);
   }
 
   // 2. Forged chunks at the OTA's port during its download: sent, but never delivered to the OTA.

@@ -7,6 +7,8 @@
 import type { LinkFaults } from '@moat/netstack';
 import { Network, tallyCalls, type Attempt, type DomainOutcome, type DomainReport, type Machine, type ScenarioReport, type Verdict } from '@moat/sim';
 import type { OtaArgs } from '../programs/ota.js';
+import type { OtaTcpArgs } from '../programs/ota-tcp.js';
+import type { UpdateServerTcpArgs } from '../programs/update-server-tcp.js';
 import type { ThirdPartyArgs } from '../programs/third-party.js';
 import type { UpdateServerArgs } from '../programs/update-server.js';
 
@@ -25,6 +27,8 @@ export interface OtaIsolationOptions {
   link?: Partial<LinkFaults>;
   /** Write a pcap file per interface of each machine into this folder. */
   captureDir?: string;
+  /** How the image travels: a TCP stream, or UDP chunks the OTA asks for again when lost. */
+  transport?: 'tcp' | 'udp';
 }
 
 /** A lossy, slightly slow link: the OTA must notice lost chunks and ask again. */
@@ -43,9 +47,9 @@ export const DEFAULT_OTA_LINK: Partial<LinkFaults> = {
 export const OTA_ISOLATION = {
   name: 'ota-isolation',
   description:
-    'An OTA updater on a device downloads a firmware image over UDP from an update server on another machine, across a lossy link. ' +
-    'When the download begins it starts a hostile third-party library on the device, which tries to hijack the OTA port, floods it ' +
-    'with forged chunks, forges handles, sends malformed frames, hoards sockets and finally crashes while holding sockets and buffers.',
+    'An OTA updater on a device downloads a firmware image over TCP from an update server on another machine, across a lossy link. ' +
+    "When the download begins it starts a hostile third-party library on the device, which tries to take the OTA's port and connection, " +
+    'injects forged segments and chunks, forges handles, sends malformed frames, hoards sockets and finally crashes while holding sockets and buffers.',
 };
 
 const program = (name: string) => new URL(`../programs/${name}.js`, import.meta.url);
@@ -60,6 +64,7 @@ export async function runOtaIsolation(options: OtaIsolationOptions = {}): Promis
     thirdPartyHandles: 32,
     timeoutMs: 60_000,
     captureDir: undefined as string | undefined,
+    transport: 'tcp' as 'tcp' | 'udp',
     ...options,
     link: { ...DEFAULT_OTA_LINK, ...options.link },
   };
@@ -80,10 +85,13 @@ export async function runOtaIsolation(options: OtaIsolationOptions = {}): Promis
     const serverPort = 24680;
     const otaPort = 24681;
     const pluginPort = 24682;
+    const tcp = o.transport === 'tcp';
     const server = await serverMachine.spawn({
       name: 'update-server',
-      program: program('update-server'),
-      args: { port: serverPort, imageBytes: o.imageBytes, chunkBytes: o.chunkBytes, seed: o.seed } satisfies UpdateServerArgs,
+      program: program(tcp ? 'update-server-tcp' : 'update-server'),
+      args: tcp
+        ? ({ port: serverPort, imageBytes: o.imageBytes, seed: o.seed } satisfies UpdateServerTcpArgs)
+        : ({ port: serverPort, imageBytes: o.imageBytes, chunkBytes: o.chunkBytes, seed: o.seed } satisfies UpdateServerArgs),
     });
     await server.waitForLog(/^serving/);
     const thirdParty = await device.spawn({
@@ -93,6 +101,8 @@ export async function runOtaIsolation(options: OtaIsolationOptions = {}): Promis
         port: pluginPort,
         otaPort,
         localAddrs: ['127.0.0.1', '10.0.0.1'],
+        transport: o.transport,
+        server: { addr: '10.0.0.2', port: serverPort },
         seed: o.seed,
         floodDatagrams: o.floodDatagrams,
         crash: true,
@@ -101,16 +111,13 @@ export async function runOtaIsolation(options: OtaIsolationOptions = {}): Promis
       resourceLimits: { maxOldGenerationSizeMb: 64 },
     });
     await thirdParty.waitForLog(/^loaded/);
+    const plugin = { addr: '127.0.0.1', port: pluginPort };
     const ota = await device.spawn({
       name: 'ota',
-      program: program('ota'),
-      args: {
-        server: { addr: '10.0.0.2', port: serverPort },
-        port: otaPort,
-        window: o.window,
-        timeoutMs: 40,
-        plugin: { addr: '127.0.0.1', port: pluginPort },
-      } satisfies OtaArgs,
+      program: program(tcp ? 'ota-tcp' : 'ota'),
+      args: tcp
+        ? ({ server: { addr: '10.0.0.2', port: serverPort }, port: otaPort, plugin } satisfies OtaTcpArgs)
+        : ({ server: { addr: '10.0.0.2', port: serverPort }, port: otaPort, window: o.window, timeoutMs: 40, plugin } satisfies OtaArgs),
     });
 
     let timer: NodeJS.Timeout | undefined;
@@ -184,7 +191,7 @@ function judge(
   const attempts = thirdReport.attempts;
   const breaches = attempts.reduce((n, a) => n + a.breaches, 0);
   // Attacks where any success is a breach (the others are judged by their own verdicts).
-  const unjudged = ['open sockets until refused', 'forged chunks to the OTA port', 'random frames'];
+  const unjudged = ['open sockets until refused', 'forged chunks to the OTA port', 'random frames', 'inject TCP segments'];
   const hostileTries = attempts.filter((a) => !unjudged.includes(a.name));
   const hoard = attempts.find((a) => a.name === 'open sockets until refused');
   const flood = attempts.find((a) => a.name === 'forged chunks to the OTA port');
