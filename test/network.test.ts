@@ -104,6 +104,27 @@ describe('two machines on a link', () => {
     expect(sb.internalErrors).toBe(0);
   });
 
+  it.skipIf(!hasTshark)('speaks TCP that Wireshark finds nothing wrong with on a clean link', async () => {
+    const { a, b } = await twoMachines({ latencyMs: 1 });
+    const server = await b.spawn({ name: 'server', program: program('tcp-server'), args: { port: 5001 } });
+    await server.waitForLog(/listening/);
+    const client = await a.spawn({ name: 'client', program: program('tcp-client'), args: { server: '10.0.0.2', port: 5001, bytes: 300_000 } });
+    expect((await client.outcome).value).toMatchObject({ intact: true, eof: true });
+    await server.outcome;
+    const path = (await a.stats()).interfaces[0]!.capture!.path;
+    await net!.shutdown();
+    net = undefined;
+    const tshark = (...args: string[]) => execFileSync('tshark', ['-r', path, '-o', 'tcp.check_checksum:TRUE', ...args], { encoding: 'utf8' });
+    const segments = tshark('-Y', 'tcp', '-T', 'fields', '-e', 'tcp.flags.str').trim().split('\n');
+    expect(segments.length).toBeGreaterThan(200);
+    expect(segments[0]).toMatch(/S/); // the SYN opens the capture
+    // No bad checksum, no retransmission, duplicate ACK, out-of-order or zero window on a clean link.
+    const flagged = tshark('-Y', 'tcp.checksum.status == 2 || tcp.analysis.retransmission || tcp.analysis.duplicate_ack || tcp.analysis.out_of_order || tcp.analysis.zero_window || _ws.malformed');
+    expect(flagged.trim()).toBe('');
+    const options = tshark('-Y', 'tcp.flags.syn == 1', '-T', 'fields', '-e', 'tcp.options.mss_val', '-e', 'tcp.options.wscale.shift', '-e', 'tcp.options.sack_perm', '-e', 'tcp.options.timestamp.tsval');
+    for (const line of options.trim().split('\n')) expect(line.split('\t').every((f) => f !== '')).toBe(true);
+  });
+
   it('partitions the link at the chosen time and heals it', async () => {
     const { a } = await twoMachines({ latencyMs: 1, partitions: [{ fromMs: 1000, toMs: 1400 }] });
     const pinger = await a.spawn({ name: 'pinger', program: program('pinger'), args: { to: '10.0.0.2', count: 50, waitMs: 40 } });
