@@ -1,5 +1,6 @@
 /** The kernel's socket object: never leaves the kernel; domains hold handles to it. */
-import { DatagramSocket, type TcpSocket } from '@moat/netstack';
+import { DatagramSocket, socketMachine, type TcpSocket } from '@moat/netstack';
+import { createActor, type Actor } from 'xstate';
 import type { Domain } from './domain.js';
 
 let nextSocketId = 1;
@@ -21,10 +22,22 @@ export class KSocket {
   /** SO_REUSEADDR, kept for getsockopt: ports are never shared here, TIME-WAIT or not. */
   reuseAddr = false;
 
+  /**
+   * A stream socket's life as the BSD API sees it (socketMachine): the kernel
+   * tells it what happened and asks it which calls the current state allows.
+   */
+  readonly life: Actor<typeof socketMachine> | undefined;
+
+  /** `accepted`: a connection a listener produced, born connected. */
   constructor(
     readonly owner: Domain,
     readonly sock: DatagramSocket | TcpSocket,
-  ) {}
+    accepted = false,
+  ) {
+    if (!(sock instanceof DatagramSocket)) {
+      this.life = createActor(socketMachine, accepted ? { snapshot: socketMachine.resolveState({ value: 'connected' }) } : undefined).start();
+    }
+  }
 
   /** The datagram socket (UDP, ping), or undefined for a stream socket. */
   get dgram(): DatagramSocket | undefined {

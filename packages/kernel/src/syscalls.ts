@@ -44,7 +44,7 @@ import {
   type SockAddr,
   type SyscallName,
 } from '@moat/abi';
-import { formatIpv4Address, parseIpv4Address, type Endpoint, type TcpSocket } from '@moat/netstack';
+import { formatIpv4Address, parseIpv4Address, socketCallAnswer, type Endpoint, type SocketCall, type SocketState, type TcpSocket } from '@moat/netstack';
 import type { Domain } from './domain.js';
 import { KSocket } from './ksocket.js';
 import type { Kernel } from './kernel.js';
@@ -93,6 +93,29 @@ function streamError(t: TcpSocket): number | undefined {
 }
 
 /**
+ * A stream socket's state in its life machine, after telling the machine
+ * what the connection has done since the last call (established, failed,
+ * the peer's FIN).
+ */
+function lifeState(s: KSocket): SocketState {
+  const life = s.life!;
+  const conn = s.stream!.conn;
+  const state = () => life.getSnapshot().value as SocketState;
+  if (conn) {
+    if (state() === 'connecting' && conn.established) life.send({ type: 'CONNECTED' });
+    if (conn.error && ['connecting', 'connected', 'readShut', 'writeShut'].includes(state())) life.send({ type: 'CONNECTION_FAILED', error: conn.error });
+    if (conn.peerClosed && (state() === 'connected' || state() === 'writeShut')) life.send({ type: 'PEER_CLOSED' });
+  }
+  return state();
+}
+
+/** The errno the socket machine gives `call` in the socket's state, or null when the state allows it. */
+function refusedByState(s: KSocket, call: SocketCall): Done | null {
+  const answer = socketCallAnswer(lifeState(s), call);
+  return answer === 'ok' ? null : fail(Errno[answer]);
+}
+
+/**
  * Runs `attempt` now; if it would block, a non-blocking call fails with
  * `wouldBlock` and a blocking one parks until it succeeds or its timeout.
  */
@@ -127,8 +150,16 @@ export const HANDLERS: Record<SyscallName, Handler> = {
   bind(k, d, [h, addr]) {
     const s = resolve(d, h, Rights.CONTROL);
     if (isDone(s)) return s;
-    const err = s.stream ? k.stack.tcp.bind(s.stream, endpoint(addr)) : k.stack.bind(s.dgram!, endpoint(addr));
-    return err ? fail(Errno[err]) : ok();
+    if (!s.stream) {
+      const err = k.stack.bind(s.dgram!, endpoint(addr));
+      return err ? fail(Errno[err]) : ok();
+    }
+    const refused = refusedByState(s, 'bind');
+    if (refused) return refused;
+    const err = k.stack.tcp.bind(s.stream, endpoint(addr));
+    if (err) return fail(Errno[err]);
+    s.life!.send({ type: 'BIND' });
+    return ok();
   },
 
   connect(k, d, [h, addr]) {
@@ -139,12 +170,14 @@ export const HANDLERS: Record<SyscallName, Handler> = {
       const err = k.stack.connect(s.dgram!, endpoint(addr));
       return err ? fail(Errno[err]) : ok();
     }
-    if (t.conn && !t.conn.closed) {
-      if (t.conn.established) return fail(Errno.EISCONN);
-      if (s.nonblocking) return fail(Errno.EALREADY);
-    } else {
+    const state = lifeState(s);
+    const answer = socketCallAnswer(state, 'connect');
+    // A blocking connect() while one is in progress waits for it; only a non-blocking one hears EALREADY.
+    if (answer !== 'ok' && !(answer === 'EALREADY' && !s.nonblocking)) return fail(Errno[answer]);
+    if (state !== 'connecting') {
       const err = k.stack.tcp.connect(t, endpoint(addr));
       if (err) return fail(Errno[err]);
+      s.life!.send({ type: 'CONNECT' });
     }
     const conn = t.conn!;
     // Blocks until the handshake ends; SO_SNDTIMEO bounds the wait (then EINPROGRESS, as on Linux).
@@ -163,8 +196,12 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     const s = resolve(d, h, Rights.CONTROL);
     if (isDone(s)) return s;
     if (!s.stream) return fail(Errno.EOPNOTSUPP);
+    const refused = refusedByState(s, 'listen');
+    if (refused) return refused;
     const err = k.stack.tcp.listen(s.stream, backlog);
-    return err ? fail(Errno[err]) : ok();
+    if (err) return fail(Errno[err]);
+    s.life!.send({ type: 'LISTEN' });
+    return ok();
   },
 
   accept(k, d, [h]) {
@@ -172,13 +209,14 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     if (isDone(s)) return s;
     const t = s.stream;
     if (!t) return fail(Errno.EOPNOTSUPP);
-    if (!t.listener) return fail(Errno.EINVAL);
+    const refused = refusedByState(s, 'accept');
+    if (refused) return refused;
     return blockOr(k, s, 0, s.rcvtimeoMs, Errno.EAGAIN, () => {
       if (s.closed) return fail(Errno.ECONNRESET);
       if (!t.listener?.ready.length) return null;
       if (d.account.handles >= d.account.limits.maxHandles) return fail(Errno.EMFILE); // the connection stays queued
       const accepted = k.stack.tcp.accept(t, (n) => k.pool.allocate(n, d.account))!;
-      const child = new KSocket(d, accepted);
+      const child = new KSocket(d, accepted, true);
       const handle = d.table.insert({ object: child, rights: Rights.READ | Rights.WRITE | Rights.CONTROL | Rights.GRANT })!;
       d.account.sockets++;
       return ok([handle, ...wire(accepted.remote)]);
@@ -234,9 +272,17 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     if (isDone(s)) return s;
     if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) return fail(Errno.EINVAL);
     const t = s.stream;
-    if (!t?.conn || t.conn.closed) return fail(Errno.ENOTCONN);
+    if (!t) return s.dgram!.remote ? ok() : fail(Errno.ENOTCONN);
+    const state = lifeState(s);
+    const refused = refusedByState(s, 'shutdown');
+    if (refused) return refused;
+    s.life!.send({ type: how === SHUT_RD ? 'SHUT_RD' : how === SHUT_WR ? 'SHUT_WR' : 'SHUT_RDWR' });
+    if (state === 'listening') {
+      if (how !== SHUT_WR) k.stack.tcp.stopListening(t); // Linux: a listener shut for reading stops listening
+      return ok();
+    }
     if (how !== SHUT_WR) s.readShut = true;
-    if (how !== SHUT_RD && !s.writeShut) {
+    if (how !== SHUT_RD && !s.writeShut && t.conn) {
       s.writeShut = true;
       t.conn.close(k.now());
     }
@@ -253,6 +299,7 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     } else {
       // Closing with data unread resets the peer, as Linux does; otherwise the connection closes in order.
       k.destroySocket(s, (s.stream?.conn?.readable ?? 0) > 0);
+      s.life?.send({ type: 'CLOSE' });
     }
     return ok();
   },
@@ -415,9 +462,11 @@ export const HANDLERS: Record<SyscallName, Handler> = {
  * EAGAIN when nothing was.
  */
 function sendStream(k: Kernel, s: KSocket, t: TcpSocket, data: Uint8Array, flags: number): Outcome {
+  // Never connected, or shut for writing: EPIPE, as Linux answers.
+  const refused = refusedByState(s, 'send');
+  if (refused) return refused;
   const conn = t.conn;
-  if (!conn || t.listener) return fail(Errno.EPIPE); // never connected: Linux answers EPIPE
-  if (s.writeShut) return fail(Errno.EPIPE);
+  if (!conn) return fail(Errno.EPIPE);
   let sent = 0;
   const attempt = (): Done | null => {
     if (s.closed) return fail(Errno.ECONNRESET);
@@ -446,6 +495,8 @@ function sendStream(k: Kernel, s: KSocket, t: TcpSocket, data: Uint8Array, flags
 
 /** recv on a stream: up to `maxlen` bytes; an empty result is the end of the stream. */
 function recvStream(k: Kernel, s: KSocket, t: TcpSocket, maxlen: number, flags: number): Outcome {
+  const refused = refusedByState(s, 'recv');
+  if (refused) return refused;
   const conn = t.conn;
   if (!conn || t.listener) return fail(Errno.ENOTCONN);
   const [addr, port] = wire(t.remote);

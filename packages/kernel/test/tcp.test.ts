@@ -82,6 +82,24 @@ describe('stream sockets', () => {
     expect((await b.call('accept', u))[0]).toBe(Errno.EOPNOTSUPP);
   });
 
+  it('answers by the socket machine: what a listening or a connected socket may not do', async () => {
+    const { attach } = kernelWithDomains();
+    const a = attach('a');
+    const l = await listener(a, 9050);
+    expect((await a.call('connect', l, lo(9050)))[0]).toBe(Errno.EISCONN);
+    expect((await a.call('bind', l, lo(9051)))[0]).toBe(Errno.EINVAL);
+    const c = await tcp(a);
+    const accepting = a.call('accept', l);
+    await a.call('connect', c, lo(9050));
+    await accepting;
+    expect((await a.call('listen', c, 1))[0]).toBe(Errno.EINVAL);
+    expect((await a.call('accept', c))[0]).toBe(Errno.EINVAL);
+    expect((await a.call('connect', c, lo(9050)))[0]).toBe(Errno.EISCONN);
+    // A listener shut for reading stops listening (as on Linux): accept is then refused.
+    expect(await a.call('shutdown', l, 0)).toEqual([0, 0]);
+    expect((await a.call('accept', l))[0]).toBe(Errno.EINVAL);
+  });
+
   it('connects without blocking: EINPROGRESS, EALREADY, then writable, then EISCONN', async () => {
     const { attach } = kernelWithDomains();
     const a = attach('a');

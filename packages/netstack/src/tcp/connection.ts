@@ -282,6 +282,11 @@ export class TcpConnection {
     return this.sendBuf.length === 0;
   }
 
+  /** The peer's FIN has arrived (there may still be bytes to read before it). */
+  get peerClosed(): boolean {
+    return this.finReceived;
+  }
+
   /** The peer sent its FIN and everything before it has been read. */
   get atEof(): boolean {
     return this.finReceived && this.recvBuf.length === 0;

@@ -121,6 +121,13 @@ export class TcpLayer {
     return s;
   }
 
+  /** Stops listening (shutdown(SHUT_RD) of a listener, as Linux does): queued connections are reset, the port stays bound. */
+  stopListening(s: TcpSocket): void {
+    const now = this.host.now();
+    for (const c of [...(s.listener?.pending ?? []), ...(s.listener?.ready ?? [])]) c.abort(now);
+    s.listener = undefined;
+  }
+
   /**
    * The socket is gone. A listener's connections not yet accepted are reset;
    * a connection goes on closing in the stack (or is reset, with `abort`)
