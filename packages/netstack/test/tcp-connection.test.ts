@@ -290,11 +290,44 @@ describe('transition coverage of the data path', () => {
     p.a.open(0);
     p.a.abort(0);
     note(p);
+    // Closing while the SYN is out.
+    p = new TcpPair({ faults: { loss: 1 } });
+    p.a.open(0);
+    p.a.close(0);
+    note(p);
+    // B half-open (SYN-RECEIVED) when its peer goes quiet: it closes, aborts, or gives up.
+    for (const end of ['close', 'abort', 'giveUp', 'rst'] as const) {
+      p = new TcpPair({ a: { synRetries: 2 }, b: { synRetries: 2 } });
+      p.a.open(0);
+      p.run(() => p.b!.state === 'SYN_RECEIVED');
+      p.cut = true;
+      if (end === 'close') p.b!.close(p.now);
+      else if (end === 'abort') p.b!.abort(p.now);
+      else if (end === 'rst') {
+        p.cut = false;
+        p.a.abort(p.now); // A's RST reaches B in SYN-RECEIVED: back to LISTEN (a passive open)
+      }
+      p.run(() => p.b!.closed || p.b!.state === 'LISTEN' || p.b!.state === 'FIN_WAIT_1', p.now + 600_000);
+      note(p);
+    }
+    // FIN-WAIT-1 whose FIN is never acknowledged: reset, aborted, or given up on.
+    for (const end of ['rst', 'abort', 'giveUp'] as const) {
+      p = established();
+      p.cut = true;
+      p.a.close(p.now);
+      p.run(() => p.a.state === 'FIN_WAIT_1', p.now + 10);
+      if (end === 'rst') {
+        p.cut = false;
+        p.inject('a', { header: { srcPort: 80, dstPort: 40000, seq: p.a.sequence.rcvNxt, ack: 0, flags: 0x04, window: 0, urgentPointer: 0, options: {} }, payload: new Uint8Array(0) });
+      } else if (end === 'abort') p.a.abort(p.now);
+      p.run(() => p.a.closed, p.now + 3_600_000);
+      note(p);
+    }
     const table = tcpTransitionTable().map(([from, event, to]) => `${from} ${event} ${to}`);
     const covered = table.filter((t) => seen.has(t));
     const missing = table.filter((t) => !seen.has(t));
     console.info(`TCP transitions exercised by the data path: ${covered.length}/${table.length}; not yet: ${missing.join('; ')}`);
-    expect(covered.length).toBeGreaterThanOrEqual(26);
+    expect(covered.length).toBeGreaterThanOrEqual(33);
     expect([...seen].every((t) => table.includes(t))).toBe(true);
   });
 });
