@@ -103,27 +103,45 @@ export type AsyncSockets = { [K in keyof Calls]: (...a: Parameters<Calls[K]['arg
  */
 export const SEND_CHUNK_BYTES = 256 * 1024;
 
+/**
+ * The requests one send of `args` ([h, data, flags, addr]) becomes, one chunk
+ * at a time; each yield gets back what the kernel took. It stops at a short
+ * write (a non-blocking send that filled the buffer) and returns the total.
+ */
+function* sendRequests(args: unknown[]): Generator<unknown[], number, number> {
+  const data = args[1] as Uint8Array;
+  let sent = 0;
+  while (sent < data.length) {
+    const want = Math.min(SEND_CHUNK_BYTES, data.length - sent);
+    const took = yield [args[0], data.subarray(sent, sent + want), args[2], args[3]];
+    sent += took;
+    if (took < want) break;
+  }
+  return sent;
+}
+
+const isLargeSend = (sys: number, args: unknown[]) => sys === SYS.sendto && (args[1] as Uint8Array).length > SEND_CHUNK_BYTES;
+
 export function syncSockets(channel: Channel): SyncSockets {
   const api: Record<string, unknown> = {};
   for (const [name, c] of Object.entries(CALLS) as [string, Calls[keyof Calls]][]) {
     api[name] = (...a: unknown[]) => {
       const args = (c.args as (...x: unknown[]) => unknown[])(...a);
-      if (c.sys !== SYS.sendto || (args[1] as Uint8Array).length <= SEND_CHUNK_BYTES) return c.result(channel.callSync(c.sys, args));
-      const data = args[1] as Uint8Array;
+      if (!isLargeSend(c.sys, args)) return c.result(channel.callSync(c.sys, args));
+      const plan = sendRequests(args);
       let sent = 0;
-      while (sent < data.length) {
-        const want = Math.min(SEND_CHUNK_BYTES, data.length - sent);
-        let n: number;
+      for (let step = plan.next(); ; ) {
+        if (step.done) return step.value;
+        let took: number;
         try {
-          n = channel.callSync(c.sys, [args[0], data.subarray(sent, sent + want), args[2], args[3]]) as number;
+          took = channel.callSync(c.sys, step.value) as number;
         } catch (err) {
           if (sent > 0) return sent; // what went before is sent: report it, as a short write
           throw err;
         }
-        sent += n;
-        if (n < want) break; // a non-blocking short write
+        sent += took;
+        step = plan.next(took);
       }
-      return sent;
     };
   }
   return api as SyncSockets;
@@ -134,22 +152,21 @@ export function asyncSockets(channel: Channel): AsyncSockets {
   for (const [name, c] of Object.entries(CALLS) as [string, Calls[keyof Calls]][]) {
     api[name] = async (...a: unknown[]) => {
       const args = (c.args as (...x: unknown[]) => unknown[])(...a);
-      if (c.sys !== SYS.sendto || (args[1] as Uint8Array).length <= SEND_CHUNK_BYTES) return c.result(await channel.callAsync(c.sys, args));
-      const data = args[1] as Uint8Array;
+      if (!isLargeSend(c.sys, args)) return c.result(await channel.callAsync(c.sys, args));
+      const plan = sendRequests(args);
       let sent = 0;
-      while (sent < data.length) {
-        const want = Math.min(SEND_CHUNK_BYTES, data.length - sent);
-        let n: number;
+      for (let step = plan.next(); ; ) {
+        if (step.done) return step.value;
+        let took: number;
         try {
-          n = (await channel.callAsync(c.sys, [args[0], data.subarray(sent, sent + want), args[2], args[3]])) as number;
+          took = (await channel.callAsync(c.sys, step.value)) as number;
         } catch (err) {
           if (sent > 0) return sent;
           throw err;
         }
-        sent += n;
-        if (n < want) break;
+        sent += took;
+        step = plan.next(took);
       }
-      return sent;
     };
   }
   return api as AsyncSockets;

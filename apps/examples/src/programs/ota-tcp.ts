@@ -6,7 +6,8 @@
  * holds its connection until the library's start-up is over.
  */
 import { createHash } from 'node:crypto';
-import { AF_INET, defineProgram, SO_RCVTIMEO, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, type SockAddr } from '@moat/libc';
+import { AF_INET, defineProgram, SOCK_STREAM, type SockAddr } from '@moat/libc';
+import { awaitPlugin, startPlugin } from './plugin.js';
 
 export interface OtaTcpArgs {
   server: SockAddr;
@@ -37,25 +38,10 @@ export default defineProgram<OtaTcpArgs>(({ sys, args, log }) => {
   const expected = header.slice(4);
   log(`image of ${size} bytes over TCP`);
 
-  let plugin: number | undefined;
-  if (args.plugin) {
-    plugin = sys.socket(AF_INET, SOCK_DGRAM);
-    sys.connect(plugin, args.plugin);
-    sys.setsockopt(plugin, SOL_SOCKET, SO_RCVTIMEO, 10_000);
-    sys.send(plugin, new Uint8Array([1]));
-  }
+  const plugin = startPlugin(sys, args.plugin);
   const image = readExactly(size);
   const ms = Math.round(performance.now() - started);
-  let pluginAnswered: boolean | undefined;
-  if (plugin !== undefined) {
-    try {
-      sys.recv(plugin, 16);
-      pluginAnswered = true;
-    } catch {
-      pluginAnswered = false;
-    }
-    sys.close(plugin);
-  }
+  const pluginAnswered = awaitPlugin(sys, plugin);
   sys.send(s, new TextEncoder().encode('BYE'));
   sys.close(s);
   const digest = createHash('sha256').update(image).digest();

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { AF_INET, defineProgram, SO_RCVTIMEO, SOCK_DGRAM, SOL_SOCKET, type SockAddr } from '@moat/libc';
+import { awaitPlugin, startPlugin } from './plugin.js';
 import { decodeMeta, encode, MSG_BYE, MSG_CHUNK, MSG_GET, MSG_HELLO, word, type Meta } from './protocol.js';
 
 export interface OtaArgs {
@@ -55,13 +56,7 @@ export default defineProgram<OtaArgs>(({ sys, args, log }) => {
   log(`image of ${meta.size} bytes in ${meta.chunks} chunks`);
 
   // Start the plugin on a socket of its own (the download socket only hears the server).
-  let plugin: number | undefined;
-  if (args.plugin) {
-    plugin = sys.socket(AF_INET, SOCK_DGRAM);
-    sys.connect(plugin, args.plugin);
-    sys.setsockopt(plugin, SOL_SOCKET, SO_RCVTIMEO, 10_000);
-    sys.send(plugin, encode(MSG_HELLO));
-  }
+  const plugin = startPlugin(sys, args.plugin);
 
   const started = performance.now();
   const image = new Uint8Array(meta.size);
@@ -95,16 +90,7 @@ export default defineProgram<OtaArgs>(({ sys, args, log }) => {
     }
   }
   // Hold the port until the plugin says it is done with its start-up.
-  let pluginAnswered: boolean | undefined;
-  if (plugin !== undefined) {
-    try {
-      sys.recv(plugin, 16);
-      pluginAnswered = true;
-    } catch {
-      pluginAnswered = false;
-    }
-    sys.close(plugin);
-  }
+  const pluginAnswered = awaitPlugin(sys, plugin);
   sys.send(s, encode(MSG_BYE));
   sys.close(s);
   const digest = createHash('sha256').update(image).digest();
