@@ -19,7 +19,7 @@ export class KSocket {
   /** shutdown() of a stream socket: no more reads (recv answers end of stream) / no more writes (EPIPE). */
   readShut = false;
   writeShut = false;
-  /** SO_REUSEADDR, kept for getsockopt: ports are never shared here, TIME-WAIT or not. */
+  /** SO_REUSEADDR: a stream socket may then bind a port connections in TIME-WAIT still use. */
   reuseAddr = false;
 
   /**

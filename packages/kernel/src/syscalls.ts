@@ -350,6 +350,7 @@ export const HANDLERS: Record<SyscallName, Handler> = {
         return ok();
       case SO_REUSEADDR:
         s.reuseAddr = value !== 0;
+        if (t) t.reuseAddr = s.reuseAddr;
         return ok();
       case SO_KEEPALIVE:
         return t ? setStreamOption(t, 'keepAlive', value !== 0) : ok();

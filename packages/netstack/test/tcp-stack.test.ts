@@ -58,6 +58,7 @@ function twoStacks(faults?: Partial<LinkFaults>, seed = 1) {
       // What done() wrote goes out on these polls.
       const da = a.poll(now);
       const db = b.poll(now);
+      if (done()) return;
       if ((wa.nextAt ?? Infinity) <= now || (wb.nextAt ?? Infinity) <= now) continue;
       const next = [da, db, wa.nextAt, wb.nextAt].filter((t): t is number => t !== undefined).sort((x, y) => x - y)[0];
       if (next === undefined || next > limit) return;
@@ -154,5 +155,32 @@ describe('TCP in the stack', () => {
     const s2 = b.tcp.socket(heapAllocate);
     expect(b.tcp.bind(s1, { addr: 0, port: 80 })).toBeNull();
     expect(b.tcp.bind(s2, { addr: 0, port: 80 })).toBe('EADDRINUSE');
+  });
+});
+
+describe('ports and TIME-WAIT', () => {
+  it('never hands out an ephemeral port a TIME-WAIT connection still uses; SO_REUSEADDR may bind it', () => {
+    const { a, b, run } = twoStacks();
+    const server = b.tcp.socket(heapAllocate);
+    b.tcp.bind(server, { addr: 0, port: 80 });
+    b.tcp.listen(server, 4);
+    const first = a.tcp.socket(heapAllocate);
+    a.tcp.connect(first, { addr: 0x0a000002, port: 80 });
+    let accepted: ReturnType<typeof b.tcp.accept>;
+    run(() => (accepted ??= b.tcp.accept(server, heapAllocate)) !== undefined && first.conn!.established);
+    const port = first.local!.port;
+    // The client closes first, so its side waits in TIME-WAIT.
+    a.tcp.close(first, false);
+    run(() => accepted!.conn!.atEof);
+    b.tcp.close(accepted!, false);
+    run(() => first.conn!.state === 'TIME_WAIT');
+    expect(first.conn!.state).toBe('TIME_WAIT');
+    const second = a.tcp.socket(heapAllocate);
+    a.tcp.connect(second, { addr: 0x0a000002, port: 80 });
+    expect(second.local!.port).not.toBe(port);
+    const again = a.tcp.socket(heapAllocate);
+    expect(a.tcp.bind(again, { addr: 0, port })).toBe('EADDRINUSE');
+    again.reuseAddr = true;
+    expect(a.tcp.bind(again, { addr: 0, port })).toBeNull();
   });
 });

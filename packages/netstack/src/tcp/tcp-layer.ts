@@ -41,6 +41,8 @@ export class TcpLayer {
   /** Port -> the socket bound to it (a listener, or a connection's own socket). */
   private readonly ports = new Map<number, TcpSocket>();
   private readonly conns = new Map<string, Owned>();
+  /** Local ports still used by connections (TIME-WAIT and orphans included), with how many. */
+  private readonly connPorts = new Map<number, number>();
   /** Listener connections by the listener they belong to, to promote them when established. */
   private readonly listenerOf = new Map<TcpConnection, TcpSocket>();
   private readonly isn: IsnGenerator;
@@ -56,15 +58,20 @@ export class TcpLayer {
     return new TcpSocket(allocate);
   }
 
+  /**
+   * Binds `s` to `local`; port 0 picks an ephemeral port no socket and no
+   * connection uses. A port held by a socket is never shared; one still used
+   * by a connection (in TIME-WAIT, say) only with SO_REUSEADDR, as on Linux.
+   */
   bind(s: TcpSocket, local: Endpoint): ErrnoName | null {
     if (s.local) return 'EINVAL';
     if (local.addr !== IPV4_ANY && !this.host.isLocal(local.addr)) return 'EADDRNOTAVAIL';
     let port = local.port;
     if (port === 0) {
-      const free = this.host.freePort((p) => this.ports.has(p));
+      const free = this.host.freePort((p) => this.ports.has(p) || this.connPorts.has(p));
       if (free === undefined) return 'EADDRINUSE';
       port = free;
-    } else if (this.ports.has(port)) return 'EADDRINUSE';
+    } else if (this.ports.has(port) || (this.connPorts.has(port) && !s.reuseAddr)) return 'EADDRINUSE';
     s.local = { addr: local.addr, port };
     this.ports.set(port, s);
     return null;
@@ -101,7 +108,7 @@ export class TcpLayer {
     const conn = new TcpConnection(endpoints, this.isn.isn(endpoints, now), now, { ...s.config, mss: route.mss });
     s.remote = { ...remote };
     s.conn = conn;
-    this.conns.set(k, { conn, allocate: s.allocate });
+    this.track(k, { conn, allocate: s.allocate });
     conn.open(now);
     return null;
   }
@@ -171,7 +178,7 @@ export class TcpLayer {
       conn.accept(seg, now);
       l.pending.add(conn);
       this.listenerOf.set(conn, listener);
-      this.conns.set(key(p.dst, seg.dstPort, p.src, seg.srcPort), { conn, allocate: listener.allocate });
+      this.track(key(p.dst, seg.dstPort, p.src, seg.srcPort), { conn, allocate: listener.allocate });
       return this.host.counters.add('in.tcpSyn');
     }
     this.reset(p, seg, 'drop.tcp.noSocket');
@@ -205,13 +212,27 @@ export class TcpLayer {
         }
       }
       if (conn.closed) {
-        this.conns.delete(k);
+        this.forget(k, conn);
         continue;
       }
       const t = conn.deadline();
       if (t !== undefined && (deadline === undefined || t < deadline)) deadline = t;
     }
     return deadline;
+  }
+
+  private track(k: string, owned: Owned): void {
+    this.conns.set(k, owned);
+    const port = owned.conn.endpoints.localPort;
+    this.connPorts.set(port, (this.connPorts.get(port) ?? 0) + 1);
+  }
+
+  private forget(k: string, conn: TcpConnection): void {
+    this.conns.delete(k);
+    const port = conn.endpoints.localPort;
+    const left = (this.connPorts.get(port) ?? 1) - 1;
+    if (left > 0) this.connPorts.set(port, left);
+    else this.connPorts.delete(port);
   }
 
   /** Connections the layer holds (orphans included), for counters and tests. */

@@ -21,6 +21,8 @@ export class TcpSocket {
   remote: Endpoint | null = null;
   listener: TcpListener | undefined;
   conn: TcpConnection | undefined;
+  /** SO_REUSEADDR: may bind a port that connections (in TIME-WAIT, say) still use; never one a socket holds. */
+  reuseAddr = false;
   /** Options for the connection(s) this socket makes or accepts (buffers, TCP_NODELAY, SO_KEEPALIVE). */
   readonly config: Partial<TcpConfig> = {};
 
