@@ -3,7 +3,9 @@
  * timing loops as Moat's programs: what the transport alone costs.
  */
 import { MessageChannel } from 'node:worker_threads';
+import type { NetPeerArgs } from './baselines/net-peer.js';
 import type { NullCallsArgs } from './programs/null-calls.js';
+import { acceptedConnections, bulkConnections, type ConnectResult, type TcpBulkPlan, type TcpConnectPlan, type TransferResult } from './tcp-protocol.js';
 import type { RoundResult, UdpPlan } from './udp-protocol.js';
 import { ended, nextMessage, startWorker } from './workers.js';
 
@@ -36,4 +38,24 @@ export async function dgramTransfer(plan: UdpPlan): Promise<RoundResult[]> {
   const [rounds] = await Promise.all([nextMessage<RoundResult[]>(sender), nextMessage<number[]>(receiver)]);
   await ended(sender, receiver);
   return rounds;
+}
+
+/** Node's net on 127.0.0.1 between two workers: the source's timed transfers. */
+export async function netBulk(plan: TcpBulkPlan): Promise<TransferResult[]> {
+  const sink = startWorker('net-peer', { role: 'sink', connections: bulkConnections(plan) } satisfies NetPeerArgs);
+  const port = await nextMessage<number>(sink);
+  const source = startWorker('net-peer', { role: 'source', port, plan } satisfies NetPeerArgs);
+  const [transfers] = await Promise.all([nextMessage<TransferResult[]>(source), nextMessage<number[]>(sink)]);
+  await ended(source, sink);
+  return transfers;
+}
+
+/** Node's net on 127.0.0.1 between two workers: connections one after another. */
+export async function netConnections(plan: TcpConnectPlan): Promise<ConnectResult> {
+  const acceptor = startWorker('net-peer', { role: 'acceptor', connections: acceptedConnections(plan) } satisfies NetPeerArgs);
+  const port = await nextMessage<number>(acceptor);
+  const connector = startWorker('net-peer', { role: 'connector', port, plan } satisfies NetPeerArgs);
+  const [result] = await Promise.all([nextMessage<ConnectResult>(connector), nextMessage<number>(acceptor)]);
+  await ended(connector, acceptor);
+  return result;
 }

@@ -21,7 +21,8 @@ const started = performance.now();
 const date = new Date().toISOString();
 // Progress goes to stderr so that --json leaves stdout one JSON object.
 const plan = quick ? QUICK : FULL;
-const figures = await measureAll(plan, (what) => console.error(`measuring ${what}...`));
+// Each step says when it started, so a slow measurement shows in the log.
+const figures = await measureAll(plan, (what) => console.error(`[${((performance.now() - started) / 1000).toFixed(1)} s] measuring ${what}...`));
 const durationMs = Math.round(performance.now() - started);
 const report: BenchReport = { date, quick, durationMs, machine: describeMachine(), plan, figures };
 

@@ -40,6 +40,7 @@ function number(n: number): string {
 
 function cell(m: Measure): string {
   if (m.unit === 'µs') return `${m.median.toFixed(1)} µs (p99 ${m.p99!.toFixed(1)})`;
+  if (m.unit === 'MB/s' && m.datagramsPerSec === undefined) return `${number(m.median)} MB/s`;
   if (m.unit === 'MB/s') {
     const delivered = `${(m.deliveredFraction! * 100).toFixed(m.deliveredFraction === 1 ? 0 : 1)}% delivered`;
     return `${number(m.median)} MB/s, ${number(m.datagramsPerSec!)} dgram/s, ${delivered}`;
@@ -78,8 +79,30 @@ export function renderTable(report: BenchReport): string {
     widths.map((w) => '-'.repeat(w)).join('  '),
     ...rows.slice(1).map(line),
     ...linkNote,
+    ...tcpNotes(report.figures),
     '',
     'Medians (latency: µs per round trip, p99 beside; throughput: per second). Ratio = Moat median / baseline median:',
     'above 1 Moat is slower for latencies; below 1 Moat is slower for throughputs.',
   ].join('\n');
+}
+
+/** Below the table: what the kernels counted during the Moat TCP figures. */
+function tcpNotes(figures: Figure[]): string[] {
+  const notes: string[] = [];
+  for (const f of figures) {
+    const t = f.moat.tcp;
+    if (!t) continue;
+    const dropped = Object.entries(t.drops).filter(([, v]) => v > 0);
+    const errors = Object.entries(t.counters).filter(([k, v]) => /kernel\.(internalErrors|leaks)$/.test(k) && v > 0);
+    const parts = [
+      t.vsOneMachine !== undefined ? `${t.vsOneMachine.toFixed(2)}x the one-machine figure` : undefined,
+      t.derived.segmentsPerAck !== undefined ? `${t.derived.segmentsPerAck.toFixed(1)} data segments per ACK` : undefined,
+      t.derived.segmentsPerConnection !== undefined ? `${t.derived.segmentsPerConnection.toFixed(2)} segments per connection` : undefined,
+      t.blockRates ? `per block of connections ${t.blockRates.map((pass) => `[${pass.map((r) => r.toFixed(0)).join(', ')}]`).join(' ')} /s` : undefined,
+      dropped.length === 0 ? 'nothing dropped' : `dropped: ${dropped.map(([k, v]) => `${k} ${v}`).join(', ')}`,
+      errors.length === 0 ? 'no kernel errors or leaks' : `KERNEL ERRORS: ${errors.map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    ].filter((p) => p !== undefined);
+    notes.push(`  ${f.figure}: ${parts.join('; ')}.`);
+  }
+  return notes.length === 0 ? [] : ['', 'Moat TCP, what the kernels counted (all passes, warm-up included; all counters in the JSON):', ...notes];
 }

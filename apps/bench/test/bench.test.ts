@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { addCounters, framesPerDatagram, linkReport } from '../src/figures.js';
+import { addCounters, framesPerDatagram, linkReport, tcpBulkReport, tcpConnectReport } from '../src/figures.js';
 import { median, quantile, summarize } from '../src/stats.js';
+import {
+  acceptedConnections,
+  bulkConnections,
+  countReply,
+  readCount,
+  runBulkSource,
+  runConnector,
+  type BulkConnection,
+  type TcpBulkPlan,
+} from '../src/tcp-protocol.js';
 import { Kind, readHeader, Receiver, runSender, type SenderIo, type UdpPlan } from '../src/udp-protocol.js';
 
 describe('stats', () => {
@@ -81,5 +91,74 @@ describe('UDP across a link', () => {
     expect(r.drops['receiver.stack.drop.ipv4.checksum']).toBe(2); // not in the list, but nonzero
     expect(r.drops).not.toHaveProperty('receiver.stack.frag.lost.overlap'); // neither, and zero
     expect(r.counters['sender.stack.out.udp']).toBe(20);
+  });
+});
+
+describe('TCP runs', () => {
+  const plan: TcpBulkPlan = { bytes: 10_000, writeSize: 4096, warmupBytes: 5000, transfers: 2 };
+
+  /** A fake connection that counts what it is given and replies with the count. */
+  function counting(lie = 0) {
+    const writes: number[][] = [];
+    const connect = (i: number): BulkConnection => {
+      writes[i] = [];
+      return {
+        write: (chunk) => void writes[i]!.push(chunk.length),
+        finish: () => countReply(writes[i]!.reduce((a, b) => a + b, 0) + lie),
+        close: () => undefined,
+      };
+    };
+    return { writes, connect };
+  }
+
+  it('writes each transfer in writes of the plan’s size, and times only those after the warm-up', async () => {
+    const { writes, connect } = counting();
+    const results = await runBulkSource(plan, connect);
+    expect(writes).toEqual([[4096, 904], [4096, 4096, 1808], [4096, 4096, 1808]]);
+    expect(results.map((r) => r.bytes)).toEqual([10_000, 10_000]);
+    expect(results.every((r) => r.ms >= 0)).toBe(true);
+    expect(bulkConnections(plan)).toBe(3);
+  });
+
+  it('fails a transfer the sink did not read whole', async () => {
+    await expect(runBulkSource(plan, counting(-1).connect)).rejects.toThrow(/read 4999 bytes of 5000/);
+  });
+
+  it('carries the count in 8 bytes', () => {
+    expect(readCount(countReply(32 << 20))).toBe(32 << 20);
+    expect(() => readCount(new Uint8Array(4))).toThrow();
+  });
+
+  it('makes the warm-up connections, then times the others by blocks', async () => {
+    const made: number[] = [];
+    const r = await runConnector({ connections: 5, warmup: 2, block: 2 }, (i) => void made.push(i));
+    expect(made).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(r.connections).toBe(5);
+    expect(r.blockRates).toHaveLength(3); // 2, 2, and the last one alone
+    expect(acceptedConnections({ connections: 5, warmup: 2, block: 2 })).toBe(7);
+  });
+
+  it('reports the drops and counters of each machine, and the ratios of segments', () => {
+    const link = tcpBulkReport(
+      plan,
+      addCounters(undefined, {
+        sender: { 'stack.out.tcp': 270, 'wire.lost': 0, 'stack.drop.tcp.checksum': 0 },
+        receiver: { 'stack.out.tcp': 10, 'stack.drop.tcp.noSocket': 2 },
+      }),
+      { mtu: 1500, vsOneMachine: 0.5 },
+    );
+    expect(link.derived.segmentsPerAck).toBe(27);
+    expect(link.drops['sender.wire.lost']).toBe(0); // always listed
+    expect(link.drops['receiver.stack.drop.tcp.noSocket']).toBe(2); // nonzero
+    expect(link.drops).not.toHaveProperty('sender.stack.drop.tcp.checksum'); // zero and not listed
+    expect(link.counters['sender.stack.out.tcp']).toBe(270);
+    expect(link).toMatchObject({ mtu: 1500, vsOneMachine: 0.5, bytes: 10_000, writeSize: 4096 });
+
+    const pass = { machine: { 'stack.out.tcp': 35, 'kernel.leaks': 0 } };
+    const c = tcpConnectReport(addCounters(addCounters(undefined, pass), pass), 10, [[1, 2]]);
+    expect(c.derived.segmentsPerConnection).toBe(7);
+    expect(c.counters['machine.kernel.leaks']).toBe(0);
+    expect(c.drops['machine.stack.tx.deviceQueueFull']).toBe(0);
+    expect(c.blockRates).toEqual([[1, 2]]);
   });
 });

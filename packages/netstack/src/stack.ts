@@ -108,7 +108,7 @@ export class Stack {
   private readonly arpOptions: ArpOptions;
   private readonly udpByPort = new Map<number, DatagramSocket>();
   private readonly pingById = new Map<number, DatagramSocket>();
-  private nextEphemeral = EPHEMERAL_FIRST;
+  private readonly nextEphemeral = { udp: EPHEMERAL_FIRST, tcp: EPHEMERAL_FIRST };
   private nextPingId = 1;
   private nextIdent = 1;
   private readonly icmpRate: number;
@@ -135,10 +135,8 @@ export class Stack {
         },
         // Segments are cut to the MSS, so they never need fragmenting: DF set, as TCP does for path MTU discovery.
         send: (src, dst, length, allocate, fill) => void this.ipv4Send(src, dst, IPPROTO_TCP, length, true, allocate, (out) => fill(out)),
-        freePort: (taken) => {
-          for (let port = EPHEMERAL_FIRST; port <= EPHEMERAL_LAST; port++) if (!taken(port)) return port;
-          return undefined;
-        },
+        // The next free port after the last one given, as for UDP: a port just freed is the last to come back.
+        freePort: (taken) => this.nextFreePort('tcp', taken),
         allocateOwn: this.allocateOwn,
       },
       options.isnKey ?? randomBytes(16),
@@ -574,11 +572,16 @@ export class Stack {
   }
 
   private freeEphemeralPort(): number | undefined {
+    return this.nextFreePort('udp', (port) => this.udpByPort.has(port));
+  }
+
+  /** Ephemeral ports go round the range, one cursor per protocol, so a port just freed is the last to be reused. */
+  private nextFreePort(protocol: 'udp' | 'tcp', taken: (port: number) => boolean): number | undefined {
     const span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1;
     for (let i = 0; i < span; i++) {
-      const port = this.nextEphemeral;
-      this.nextEphemeral = port === EPHEMERAL_LAST ? EPHEMERAL_FIRST : port + 1;
-      if (!this.udpByPort.has(port)) return port;
+      const port = this.nextEphemeral[protocol];
+      this.nextEphemeral[protocol] = port === EPHEMERAL_LAST ? EPHEMERAL_FIRST : port + 1;
+      if (!taken(port)) return port;
     }
     return undefined;
   }

@@ -65,7 +65,7 @@ function twoStacks(faults?: Partial<LinkFaults>, seed = 1) {
       now = Math.max(now, next);
     }
   };
-  return { a, b, run, now: () => now };
+  return { a, b, run, now: () => now, advance: (ms: number) => void (now += ms) };
 }
 
 describe('TCP in the stack', () => {
@@ -182,5 +182,34 @@ describe('ports and TIME-WAIT', () => {
     expect(a.tcp.bind(again, { addr: 0, port })).toBe('EADDRINUSE');
     again.reuseAddr = true;
     expect(a.tcp.bind(again, { addr: 0, port })).toBeNull();
+  });
+});
+
+describe('a new SYN for a four-tuple in TIME-WAIT', () => {
+  it('opens a new connection at once when its sequence number is beyond the old one (RFC 6191)', () => {
+    const { a, b, run, now, advance } = twoStacks();
+    const server = b.tcp.socket(heapAllocate);
+    b.tcp.bind(server, { addr: 0, port: 80 });
+    b.tcp.listen(server, 4);
+    const connectFrom = (port: number) => {
+      const c = a.tcp.socket(heapAllocate);
+      expect(a.tcp.bind(c, { addr: 0, port })).toBeNull();
+      a.tcp.connect(c, { addr: 0x0a000002, port: 80 });
+      let accepted: ReturnType<typeof b.tcp.accept>;
+      run(() => (accepted ??= b.tcp.accept(server, heapAllocate)) !== undefined && c.conn!.established);
+      return { c, accepted: accepted! };
+    };
+    const first = connectFrom(41000);
+    // The server closes first: its side of 10.0.0.2:80 <-> 10.0.0.1:41000 waits in TIME-WAIT.
+    b.tcp.close(first.accepted, false);
+    run(() => first.c.conn!.atEof);
+    a.tcp.close(first.c, false);
+    run(() => first.c.conn!.closed && first.accepted.conn!.state === 'TIME_WAIT');
+    advance(10); // initial sequence numbers grow with time (RFC 6528): the new SYN's is beyond the old connection's
+    const before = now();
+    const second = connectFrom(41000);
+    expect(second.c.conn!.established).toBe(true);
+    expect(now() - before).toBeLessThan(100); // no retransmission timeout on the way
+    expect(b.counters.get('tcp.timeWaitReopened')).toBe(1);
   });
 });

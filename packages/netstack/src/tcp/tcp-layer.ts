@@ -12,6 +12,7 @@ import type { Ipv4Packet } from '../wire/ipv4.js';
 import { emitTcpHeader, parseTcp, tcpHeaderLength, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpHeader } from '../wire/tcp.js';
 import { TcpConnection, type OutSegment } from './connection.js';
 import { IsnGenerator } from './isn.js';
+import { seqGt } from './seq.js';
 import { TcpSocket } from './tcp-socket.js';
 
 /** What the layer needs of the stack around it. */
@@ -158,8 +159,12 @@ export class TcpLayer {
     if (!parsed.ok) return this.host.counters.add(`drop.${parsed.reason}`);
     const seg = parsed.value;
     const now = this.host.now();
-    const owned = this.conns.get(key(p.dst, seg.dstPort, p.src, seg.srcPort));
-    if (owned) {
+    const k = key(p.dst, seg.dstPort, p.src, seg.srcPort);
+    const owned = this.conns.get(k);
+    if (owned && this.reopensTimeWait(owned.conn, seg)) {
+      this.forget(k, owned.conn);
+      this.host.counters.add('tcp.timeWaitReopened');
+    } else if (owned) {
       this.host.counters.add('in.tcp');
       return owned.conn.input(seg, seg.payload, now);
     }
@@ -182,6 +187,16 @@ export class TcpLayer {
       return this.host.counters.add('in.tcpSyn');
     }
     this.reset(p, seg, 'drop.tcp.noSocket');
+  }
+
+  /**
+   * A new SYN for a four-tuple still in TIME-WAIT starts a new connection when
+   * its sequence number is beyond the old one's (RFC 9293 3.6.1, RFC 6191), as
+   * Linux allows: the old connection is over, and its TIME-WAIT only guards
+   * against its own stray segments.
+   */
+  private reopensTimeWait(conn: TcpConnection, seg: TcpHeader): boolean {
+    return conn.state === 'TIME_WAIT' && (seg.flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN && seqGt(seg.seq, conn.sequence.rcvNxt);
   }
 
   /** RFC 9293 3.10.7.1: answer a segment nobody owns with a RST (never a RST with a RST). */
