@@ -169,6 +169,8 @@ export class TcpConnection {
   // What the next output() must send.
   private sendSyn = false;
   private ackNow = false;
+  /** An ACK that must not wait for the next poll: a duplicate ACK for out-of-order data, or the ACK of a filled hole. */
+  private urgentAck = false;
   private unackedSegments = 0;
   private retransmitNow = false;
   /** Segments RFC 3042 lets past cwnd. */
@@ -290,6 +292,11 @@ export class TcpConnection {
   /** The peer sent its FIN and everything before it has been read. */
   get atEof(): boolean {
     return this.finReceived && this.recvBuf.length === 0;
+  }
+
+  /** Whether an ACK is owed that should not wait (see `urgentAck`). */
+  get ackUrgent(): boolean {
+    return this.urgentAck;
   }
 
   /** The sequence variables, for traces, reports and tests. */
@@ -494,7 +501,7 @@ export class TcpConnection {
       // Out of order: keep it, and say at once what we are missing (a duplicate ACK, with SACK blocks).
       this.stats.outOfOrder++;
       this.ooo.insert(start, data);
-      this.ackNow = true;
+      this.ackNow = this.urgentAck = true;
       return;
     }
     const taken = this.recvBuf.write(data);
@@ -505,7 +512,7 @@ export class TcpConnection {
       this.recvBuf.write(filled);
       this.rcvNxt = seqAdd(this.rcvNxt, filled.length);
       this.stats.bytesIn += filled.length;
-      this.ackNow = true; // a hole was filled: tell the sender now (RFC 5681 4.2)
+      this.ackNow = this.urgentAck = true; // a hole was filled: tell the sender now (RFC 5681 4.2)
     }
     // Delayed ACK (RFC 9293 3.8.6.3, RFC 5681 4.2): at least every second full-sized segment, else within delayedAckMs.
     if (++this.unackedSegments >= 2) this.ackNow = true;
@@ -575,7 +582,7 @@ export class TcpConnection {
       this.stats.segmentsOut += out.length;
       this.lastSentAt = now;
       if (out.some((s) => s.header.flags & TCP_ACK)) {
-        this.ackNow = false;
+        this.ackNow = this.urgentAck = false;
         this.ackAt = undefined;
         this.unackedSegments = 0;
       }

@@ -166,7 +166,13 @@ export class TcpLayer {
       this.host.counters.add('tcp.timeWaitReopened');
     } else if (owned) {
       this.host.counters.add('in.tcp');
-      return owned.conn.input(seg, seg.payload, now);
+      owned.conn.input(seg, seg.payload, now);
+      // A duplicate ACK for each out-of-order segment (and the ACK that a filled hole earns) goes at once,
+      // not once per poll: the sender's fast retransmit counts them (RFC 5681 4.2). Other ACKs wait for the poll.
+      if (owned.conn.ackUrgent) {
+        for (const out of owned.conn.output(now)) this.emit(owned.conn.endpoints.localAddr, owned.conn.endpoints.remoteAddr, out, owned.allocate);
+      }
+      return;
     }
     const listener = this.ports.get(seg.dstPort);
     const l = listener?.listener;
