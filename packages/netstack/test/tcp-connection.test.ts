@@ -323,11 +323,84 @@ describe('transition coverage of the data path', () => {
       p.run(() => p.a.closed, p.now + 3_600_000);
       note(p);
     }
+    // Aborts in FIN-WAIT-2, LAST-ACK and TIME-WAIT.
+    p = toState('FIN_WAIT_2', (q) => q.a.close(q.now));
+    p.a.abort(p.now);
+    note(p);
+    p = established();
+    p.a.close(p.now);
+    p.run(() => p.b!.atEof);
+    p.cut = true;
+    p.b!.close(p.now);
+    p.run(() => p.b!.state === 'LAST_ACK', p.now + 10);
+    p.b!.abort(p.now);
+    note(p);
+    p = toState('TIME_WAIT', (q) => (q.a.close(q.now), q.b!.close(q.now)));
+    p.a.abort(p.now);
+    note(p);
+    // An exact RST in LAST-ACK.
+    p = established();
+    p.a.close(p.now);
+    p.run(() => p.b!.atEof);
+    p.cut = true;
+    p.b!.close(p.now);
+    p.run(() => p.b!.state === 'LAST_ACK', p.now + 10);
+    p.cut = false;
+    p.inject('b', { header: { srcPort: 40000, dstPort: 80, seq: p.b!.sequence.rcvNxt, ack: 0, flags: 0x04, window: 0, urgentPointer: 0, options: {} }, payload: new Uint8Array(0) });
+    p.run(() => p.b!.closed, p.now + 1000);
+    note(p);
+    // Giving up in CLOSE-WAIT (data never acknowledged) and in FIN-WAIT-2 (keepalive unanswered).
+    p = toState('CLOSE_WAIT', (q) => q.b!.close(q.now));
+    p.cut = true;
+    p.a.write(new Uint8Array(100));
+    p.run(() => p.a.closed, p.now + 36_000_000);
+    note(p);
+    p = new TcpPair({ a: { keepAlive: true, keepAliveIdleMs: 1000, keepAliveIntervalMs: 500, keepAliveProbes: 2 } });
+    p.a.open(0);
+    p.run(() => p.a.established && p.b!.established);
+    p.a.close(p.now);
+    p.run(() => p.a.state === 'FIN_WAIT_2');
+    p.cut = true;
+    p.run(() => p.a.closed, p.now + 60_000);
+    note(p);
+    // CLOSING (simultaneous close) that is reset, aborted, or given up on.
+    for (const end of ['rst', 'abort', 'giveUp'] as const) {
+      p = established();
+      p.a.close(p.now);
+      p.b!.close(p.now);
+      p.run(() => p.a.state === 'CLOSING', p.now + 10);
+      p.cut = true;
+      if (end === 'rst') {
+        p.a.input({ srcPort: 80, dstPort: 40000, seq: p.a.sequence.rcvNxt, ack: 0, flags: 0x04, window: 0, urgentPointer: 0, options: {} }, new Uint8Array(0), p.now);
+      } else if (end === 'abort') p.a.abort(p.now);
+      p.run(() => p.a.closed, p.now + 36_000_000);
+      note(p);
+    }
+    // A RST in SYN-RECEIVED: a passive open goes back to LISTEN, an active one (simultaneous open) closes.
+    for (const passive of [true, false]) {
+      const q = new TcpPair({ bListens: passive });
+      q.a.open(0);
+      if (!passive) q.b!.open(0);
+      q.run(() => q.b!.state === 'SYN_RECEIVED', 10);
+      q.b!.input({ srcPort: 40000, dstPort: 80, seq: q.b!.sequence.rcvNxt, ack: 0, flags: 0x04, window: 0, urgentPointer: 0, options: {} }, new Uint8Array(0), q.now);
+      expect(q.b!.state).toBe(passive ? 'LISTEN' : 'CLOSED');
+      note(q);
+    }
+    // FIN-WAIT-1 meeting a FIN that also acknowledges its own: straight to TIME-WAIT (figure 5, note 2).
+    {
+      const q = established();
+      q.a.close(q.now);
+      for (const seg of q.a.output(q.now)) q.b!.input(seg.header, seg.payload, q.now); // A's FIN reaches B...
+      q.b!.close(q.now); // ...and B closes before it has acknowledged it
+      for (const seg of q.b!.output(q.now)) q.a.input(seg.header, seg.payload, q.now);
+      expect(q.a.state).toBe('TIME_WAIT');
+      note(q);
+    }
     const table = tcpTransitionTable().map(([from, event, to]) => `${from} ${event} ${to}`);
     const covered = table.filter((t) => seen.has(t));
     const missing = table.filter((t) => !seen.has(t));
     console.info(`TCP transitions exercised by the data path: ${covered.length}/${table.length}; not yet: ${missing.join('; ')}`);
-    expect(covered.length).toBeGreaterThanOrEqual(33);
+    expect(covered.length).toBeGreaterThanOrEqual(45);
     expect([...seen].every((t) => table.includes(t))).toBe(true);
   });
 });

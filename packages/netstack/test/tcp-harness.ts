@@ -123,6 +123,7 @@ export class TcpPair {
   private deliver(): void {
     const due = this.inFlight.filter((p) => p.at <= this.now).sort((x, y) => x.at - y.at || x.order - y.order);
     this.inFlight = this.inFlight.filter((p) => p.at > this.now);
+    if (this.cut) return void (this.counts.lost += due.length); // a cut wire loses what was on it too
     for (const p of due) {
       const [src, dst] = p.to === 'b' ? [A_ADDR, B_ADDR] : [B_ADDR, A_ADDR];
       const parsed = parseTcp(p.bytes, src, dst);

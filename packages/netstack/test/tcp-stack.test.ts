@@ -149,6 +149,21 @@ describe('TCP in the stack', () => {
     expect(clients[1]!.conn!.established).toBe(true);
   });
 
+  it('frees the backlog slot of a handshake reset in SYN-RECEIVED', () => {
+    const { a, b, run } = twoStacks();
+    const server = b.tcp.socket(heapAllocate);
+    b.tcp.bind(server, { addr: 0, port: 80 });
+    b.tcp.listen(server, 1);
+    const client = a.tcp.socket(heapAllocate);
+    a.tcp.connect(client, { addr: 0x0a000002, port: 80 });
+    run(() => server.listener!.pending.size === 1); // B answered SYN-ACK and holds the handshake in its backlog
+    expect(server.listener!.pending.size).toBe(1);
+    a.tcp.close(client, true); // the client gives up: the SYN-ACK meets no connection, and A's RST answers it
+    run(() => server.listener!.pending.size === 0, 5000);
+    expect(server.listener!.pending.size).toBe(0);
+    expect(b.tcp.connections).toBe(0);
+  });
+
   it('refuses to bind a port twice', () => {
     const { b } = twoStacks();
     const s1 = b.tcp.socket(heapAllocate);

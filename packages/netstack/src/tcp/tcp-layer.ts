@@ -223,16 +223,19 @@ export class TcpLayer {
     let deadline: number | undefined;
     for (const [k, { conn, allocate }] of this.conns) {
       for (const seg of conn.output(now)) this.emit(conn.endpoints.localAddr, conn.endpoints.remoteAddr, seg, allocate);
+      // A handshake reset in SYN-RECEIVED sends a passive connection back to LISTEN (RFC 9293 3.10.7.4):
+      // here the listener socket does the listening, so that connection is over.
+      const over = conn.closed || conn.state === 'LISTEN';
       const listener = this.listenerOf.get(conn);
       if (listener) {
         const l = listener.listener;
-        if (conn.established || conn.closed || !l) {
+        if (conn.established || over || !l) {
           l?.pending.delete(conn);
           this.listenerOf.delete(conn);
           if (conn.established && l) l.ready.push(conn);
         }
       }
-      if (conn.closed) {
+      if (over) {
         this.forget(k, conn);
         continue;
       }
