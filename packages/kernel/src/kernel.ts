@@ -210,7 +210,10 @@ export class Kernel {
    */
   detach(name: string, reason: string): DomainStats | undefined {
     const d = this.domains.get(name);
-    if (!d) return this.departed.find((x) => x.name === name) && this.domainStats(this.departed.find((x) => x.name === name)!);
+    if (!d) {
+      const gone = this.departed.find((x) => x.name === name);
+      return gone && this.domainStats(gone);
+    }
     d.alive = false;
     d.exitReason = reason;
     this.domains.delete(name);

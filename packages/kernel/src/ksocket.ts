@@ -3,10 +3,7 @@ import { DatagramSocket, socketMachine, type TcpSocket } from '@moat/netstack';
 import { createActor, type Actor } from 'xstate';
 import type { Domain } from './domain.js';
 
-let nextSocketId = 1;
-
 export class KSocket {
-  readonly id = nextSocketId++;
   nonblocking = false;
   /** SO_RCVTIMEO / SO_SNDTIMEO in milliseconds; 0 blocks without limit. */
   rcvtimeoMs = 0;

@@ -17,7 +17,7 @@ import { DEFAULT_REASSEMBLY_LIMITS, planFragments, Reassembler, type ReassemblyL
 import { DatagramSocket, type Endpoint } from './datagram-socket.js';
 import { IPV4_ANY, IPV4_BROADCAST, inSubnet, prefixMask, type Ipv4Address } from './wire/address.js';
 import { ARP_LEN, ARP_REPLY, ARP_REQUEST, emitArp, parseArp } from './wire/arp.js';
-import { finishChecksum, sumWords } from './wire/checksum.js';
+import { internetChecksum } from './wire/checksum.js';
 import {
   emitEthernetHeader,
   ETHERNET_HEADER_LEN,
@@ -48,6 +48,7 @@ import {
 import {
   emitIpv4Header,
   IPPROTO_ICMP,
+  IPPROTO_TCP,
   IPPROTO_UDP,
   IPV4_HEADER_LEN,
   parseIpv4,
@@ -57,7 +58,6 @@ import {
 import { emitUdpHeader, parseUdp, UDP_HEADER_LEN } from './wire/udp.js';
 import { randomBytes } from 'node:crypto';
 import { TcpLayer } from './tcp/tcp-layer.js';
-import { IPPROTO_TCP } from './wire/ipv4.js';
 
 export interface InterfaceConfig {
   name: string;
@@ -134,7 +134,7 @@ export class Stack {
           return route && { src: route.src, mss: Math.min(route.iface.device.mtu, 65535) - 40 };
         },
         // Segments are cut to the MSS, so they never need fragmenting: DF set, as TCP does for path MTU discovery.
-        send: (src, dst, length, allocate, fill) => void this.ipv4Send(src, dst, IPPROTO_TCP, length, true, allocate, (out) => fill(out)),
+        send: (src, dst, length, allocate, fill) => void this.ipv4Send(src, dst, IPPROTO_TCP, length, true, allocate, fill),
         // The next free port after the last one given, as for UDP: a port just freed is the last to come back.
         freePort: (taken) => this.nextFreePort('tcp', taken),
         allocateOwn: this.allocateOwn,
@@ -281,7 +281,7 @@ export class Stack {
       out[2] = out[3] = 0;
       out[4] = id >> 8;
       out[5] = id & 0xff;
-      const sum = finishChecksum(sumWords(out));
+      const sum = internetChecksum(out);
       out[2] = sum >> 8;
       out[3] = sum & 0xff;
     });
