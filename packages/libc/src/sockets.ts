@@ -105,15 +105,23 @@ export const SEND_CHUNK_BYTES = 256 * 1024;
 
 /**
  * The requests one send of `args` ([h, data, flags, addr]) becomes, one chunk
- * at a time; each yield gets back what the kernel took. It stops at a short
- * write (a non-blocking send that filled the buffer) and returns the total.
+ * at a time; each yield gets back what the kernel took, or the error it
+ * failed with (thrown in). It stops at a short write (a non-blocking send that
+ * filled the buffer) and returns the total; an error after some chunks went
+ * is reported as a short write too, as a libc send reports it.
  */
 function* sendRequests(args: unknown[]): Generator<unknown[], number, number> {
   const data = args[1] as Uint8Array;
   let sent = 0;
   while (sent < data.length) {
     const want = Math.min(SEND_CHUNK_BYTES, data.length - sent);
-    const took = yield [args[0], data.subarray(sent, sent + want), args[2], args[3]];
+    let took: number;
+    try {
+      took = yield [args[0], data.subarray(sent, sent + want), args[2], args[3]];
+    } catch (err) {
+      if (sent > 0) return sent;
+      throw err;
+    }
     sent += took;
     if (took < want) break;
   }
@@ -129,19 +137,18 @@ export function syncSockets(channel: Channel): SyncSockets {
       const args = (c.args as (...x: unknown[]) => unknown[])(...a);
       if (!isLargeSend(c.sys, args)) return c.result(channel.callSync(c.sys, args));
       const plan = sendRequests(args);
-      let sent = 0;
-      for (let step = plan.next(); ; ) {
-        if (step.done) return step.value;
+      let step = plan.next();
+      while (!step.done) {
         let took: number;
         try {
           took = channel.callSync(c.sys, step.value) as number;
         } catch (err) {
-          if (sent > 0) return sent; // what went before is sent: report it, as a short write
-          throw err;
+          step = plan.throw(err);
+          continue;
         }
-        sent += took;
         step = plan.next(took);
       }
+      return step.value;
     };
   }
   return api as SyncSockets;
@@ -154,19 +161,18 @@ export function asyncSockets(channel: Channel): AsyncSockets {
       const args = (c.args as (...x: unknown[]) => unknown[])(...a);
       if (!isLargeSend(c.sys, args)) return c.result(await channel.callAsync(c.sys, args));
       const plan = sendRequests(args);
-      let sent = 0;
-      for (let step = plan.next(); ; ) {
-        if (step.done) return step.value;
+      let step = plan.next();
+      while (!step.done) {
         let took: number;
         try {
           took = (await channel.callAsync(c.sys, step.value)) as number;
         } catch (err) {
-          if (sent > 0) return sent;
-          throw err;
+          step = plan.throw(err);
+          continue;
         }
-        sent += took;
         step = plan.next(took);
       }
+      return step.value;
     };
   }
   return api as AsyncSockets;

@@ -1,7 +1,7 @@
 import { MessageChannel } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeFrame, encodeReply, Errno, SYS } from '@moat/abi';
-import { asyncSockets, Channel, errnoOf, syncSockets, SyscallError } from '../src/index.js';
+import { asyncSockets, Channel, errnoOf, SEND_CHUNK_BYTES, syncSockets, SyscallError } from '../src/index.js';
 
 /** A fake kernel on the other end of a MessageChannel that answers from a table. */
 function fakeKernel(answer: (sysno: number, args: unknown[]) => [number, unknown?]) {
@@ -47,6 +47,29 @@ describe('the promise API over a channel', () => {
     const api = asyncSockets(k.channel);
     const results = await Promise.all([1, 2, 3, 4, 5].map((h) => api.fcntl(h, 3)));
     expect(results).toEqual([1, 2, 3, 4, 5]);
+  });
+});
+
+describe('large sends', () => {
+  it('go out in chunks; an error after some chunks is a short write, one on the first is thrown', async () => {
+    let calls = 0;
+    let failAt = 3;
+    const k = fakeKernel((sysno, args) => {
+      if (sysno !== SYS.sendto) return [Errno.EINVAL];
+      calls++;
+      return calls === failAt ? [Errno.ECONNRESET] : [0, (args[1] as Uint8Array).length];
+    });
+    cleanup = k.close;
+    const api = asyncSockets(k.channel);
+    const big = new Uint8Array(SEND_CHUNK_BYTES * 3 + 10);
+    expect(await api.send(1024, big)).toBe(SEND_CHUNK_BYTES * 2);
+    calls = 0;
+    failAt = 1;
+    await expect(api.send(1024, big)).rejects.toMatchObject({ code: 'ECONNRESET' });
+    calls = 0;
+    failAt = 0;
+    expect(await api.send(1024, big)).toBe(big.length);
+    expect(calls).toBe(4);
   });
 });
 
