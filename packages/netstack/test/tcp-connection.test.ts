@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { tcpTransitionTable } from '../src/tcp/connection-machine.js';
-import { pattern, TcpPair } from './tcp-harness.js';
+import { pattern, rstTo, TcpPair } from './tcp-harness.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -185,10 +185,7 @@ describe('TCP connection', () => {
     const next = (probe!.header.seq + 1) >>> 0;
     pair.inject('a', probe!);
     pair.run(() => pair.a.readable === 1);
-    const rst = (seq: number) => ({
-      header: { srcPort: 80, dstPort: 40000, seq, ack: 0, flags: 0x04, window: 0, urgentPointer: 0, options: {} },
-      payload: new Uint8Array(0),
-    });
+    const rst = (seq: number) => rstTo('a', seq);
     pair.inject('a', rst((next + 100) >>> 0)); // in the window, not exact: a blind attacker's guess
     pair.run(() => pair.a.stats.challengeAcks === 1);
     expect(pair.a.state).toBe('ESTABLISHED');
@@ -256,7 +253,7 @@ describe('transition coverage of the data path', () => {
     // Exact RSTs, aborts and give-ups in the later states.
     const exactRst = (pair: TcpPair) => {
       const seq = pair.a.sequence.rcvNxt;
-      pair.inject('a', { header: { srcPort: 80, dstPort: 40000, seq, ack: 0, flags: 0x04, window: 0, urgentPointer: 0, options: {} }, payload: new Uint8Array(0) });
+      pair.inject('a', rstTo('a', seq));
       pair.run(() => pair.a.closed, pair.now + 1000);
     };
     const toState = (target: string, drive: (q: TcpPair) => void) => {
@@ -318,7 +315,7 @@ describe('transition coverage of the data path', () => {
       p.run(() => p.a.state === 'FIN_WAIT_1', p.now + 10);
       if (end === 'rst') {
         p.cut = false;
-        p.inject('a', { header: { srcPort: 80, dstPort: 40000, seq: p.a.sequence.rcvNxt, ack: 0, flags: 0x04, window: 0, urgentPointer: 0, options: {} }, payload: new Uint8Array(0) });
+        p.inject('a', rstTo('a', p.a.sequence.rcvNxt));
       } else if (end === 'abort') p.a.abort(p.now);
       p.run(() => p.a.closed, p.now + 3_600_000);
       note(p);
@@ -327,26 +324,26 @@ describe('transition coverage of the data path', () => {
     p = toState('FIN_WAIT_2', (q) => q.a.close(q.now));
     p.a.abort(p.now);
     note(p);
-    p = established();
-    p.a.close(p.now);
-    p.run(() => p.b!.atEof);
-    p.cut = true;
-    p.b!.close(p.now);
-    p.run(() => p.b!.state === 'LAST_ACK', p.now + 10);
+    /** B in LAST-ACK, its FIN never to be acknowledged (the wire is cut). */
+    const lastAck = () => {
+      const q = established();
+      q.a.close(q.now);
+      q.run(() => q.b!.atEof);
+      q.cut = true;
+      q.b!.close(q.now);
+      q.run(() => q.b!.state === 'LAST_ACK', q.now + 10);
+      return q;
+    };
+    p = lastAck();
     p.b!.abort(p.now);
     note(p);
     p = toState('TIME_WAIT', (q) => (q.a.close(q.now), q.b!.close(q.now)));
     p.a.abort(p.now);
     note(p);
     // An exact RST in LAST-ACK.
-    p = established();
-    p.a.close(p.now);
-    p.run(() => p.b!.atEof);
-    p.cut = true;
-    p.b!.close(p.now);
-    p.run(() => p.b!.state === 'LAST_ACK', p.now + 10);
+    p = lastAck();
     p.cut = false;
-    p.inject('b', { header: { srcPort: 40000, dstPort: 80, seq: p.b!.sequence.rcvNxt, ack: 0, flags: 0x04, window: 0, urgentPointer: 0, options: {} }, payload: new Uint8Array(0) });
+    p.inject('b', rstTo('b', p.b!.sequence.rcvNxt));
     p.run(() => p.b!.closed, p.now + 1000);
     note(p);
     // Giving up in CLOSE-WAIT (data never acknowledged) and in FIN-WAIT-2 (keepalive unanswered).
@@ -371,7 +368,7 @@ describe('transition coverage of the data path', () => {
       p.run(() => p.a.state === 'CLOSING', p.now + 10);
       p.cut = true;
       if (end === 'rst') {
-        p.a.input({ srcPort: 80, dstPort: 40000, seq: p.a.sequence.rcvNxt, ack: 0, flags: 0x04, window: 0, urgentPointer: 0, options: {} }, new Uint8Array(0), p.now);
+        p.a.input(rstTo('a', p.a.sequence.rcvNxt).header, new Uint8Array(0), p.now);
       } else if (end === 'abort') p.a.abort(p.now);
       p.run(() => p.a.closed, p.now + 36_000_000);
       note(p);
@@ -382,7 +379,7 @@ describe('transition coverage of the data path', () => {
       q.a.open(0);
       if (!passive) q.b!.open(0);
       q.run(() => q.b!.state === 'SYN_RECEIVED', 10);
-      q.b!.input({ srcPort: 40000, dstPort: 80, seq: q.b!.sequence.rcvNxt, ack: 0, flags: 0x04, window: 0, urgentPointer: 0, options: {} }, new Uint8Array(0), q.now);
+      q.b!.input(rstTo('b', q.b!.sequence.rcvNxt).header, new Uint8Array(0), q.now);
       expect(q.b!.state).toBe(passive ? 'LISTEN' : 'CLOSED');
       note(q);
     }
