@@ -336,3 +336,36 @@ describe('invariants under any sequence of events', () => {
     );
   });
 });
+
+describe('NewReno with SACK-based recovery (RFC 6675 5)', () => {
+  it('sets cwnd to ssthresh on entry, and neither inflates on duplicates nor deflates on partial ACKs', () => {
+    const cc = new NewReno({ smss: S, sackRecovery: true, initialWindow: 20 * S });
+    const dup = { ack: 0, sndMax: 20 * S, flightSize: 20 * S };
+    expect(cc.onDupAck(dup)).toBe(false);
+    expect(cc.onDupAck(dup)).toBe(false);
+    expect(cc.onDupAck(dup)).toBe(true);
+    expect(cc.ssthresh).toBe(10 * S); // FlightSize / 2
+    expect(cc.cwnd).toBe(10 * S); // no + 3 * SMSS: pipe counts what left the network
+    cc.onDupAck(dup);
+    expect(cc.cwnd).toBe(10 * S);
+    expect(cc.onAck({ ack: 5 * S, bytesAcked: 5 * S, flightSize: 15 * S })).toBe(false); // partial: the scoreboard decides
+    expect(cc.cwnd).toBe(10 * S);
+    expect(cc.inRecovery).toBe(true);
+    cc.onAck({ ack: 20 * S, bytesAcked: 15 * S, flightSize: 0 });
+    expect(cc.inRecovery).toBe(false);
+  });
+
+  it('enters on the scoreboard’s word alone, once per window, and again for a loss in the next window', () => {
+    const cc = new NewReno({ smss: S, sackRecovery: true, initialWindow: 20 * S });
+    expect(cc.onLossDetected({ ack: 0, sndMax: 20 * S, flightSize: 20 * S })).toBe(true);
+    expect(cc.onLossDetected({ ack: 0, sndMax: 20 * S, flightSize: 20 * S })).toBe(false); // already recovering
+    cc.onAck({ ack: 20 * S, bytesAcked: 20 * S, flightSize: 10 * S }); // full ACK: covers recover exactly
+    // A loss of the segment right after `recover` is a new loss: SACK says later data arrived.
+    expect(cc.onLossDetected({ ack: 20 * S, sndMax: 30 * S, flightSize: 10 * S })).toBe(true);
+    // Without SACK, RFC 6582 waits for an ACK beyond `recover`.
+    const reno = new NewReno({ smss: S, initialWindow: 20 * S });
+    reno.onLossDetected({ ack: 0, sndMax: 20 * S, flightSize: 20 * S });
+    reno.onAck({ ack: 20 * S, bytesAcked: 20 * S, flightSize: 10 * S });
+    expect(reno.onLossDetected({ ack: 20 * S, sndMax: 30 * S, flightSize: 10 * S })).toBe(false);
+  });
+});

@@ -35,6 +35,8 @@ export class TcpPair {
   private order = 0;
   readonly counts = { sent: 0, lost: 0, corrupted: 0, checksumDrops: 0, resetsFromClosedPort: 0 };
 
+  /** Loses the segments it returns true for, besides the seeded faults (to make chosen holes). */
+  lose: ((seg: OutSegment, to: Side) => boolean) | undefined;
   /** Cuts the wire both ways: every segment is lost (for give-up and keepalive tests). */
   cut = false;
   /** With no B: true drops everything sent to it silently (its host vanished); false answers with RSTs (a closed port). */
@@ -93,7 +95,7 @@ export class TcpPair {
     const f = this.faults;
     const roll = () => this.rng.nextFloat();
     const [lose, dup, reorder, corrupt] = [roll(), roll(), roll(), roll()];
-    if (lose < f.loss || this.cut) return void this.counts.lost++;
+    if (lose < f.loss || this.cut || this.lose?.(seg, to)) return void this.counts.lost++;
     const bytes = new Uint8Array(tcpHeaderLength(seg.header.options) + seg.payload.length);
     bytes.set(seg.payload, bytes.length - seg.payload.length);
     emitTcpHeader(seg.header, src, dst, seg.payload.length, bytes);
@@ -136,7 +138,11 @@ export class TcpPair {
       // B listens: a SYN for it while it has no connection yet opens one passively.
       if (target === this.b && target && target.state === 'CLOSED' && this.bListens && seg.flags & 0x02 && !(seg.flags & TCP_ACK)) {
         target.accept(seg, this.now);
-      } else if (target) target.input(seg, seg.payload, this.now);
+      } else if (target) {
+        target.input(seg, seg.payload, this.now);
+        // As the stack's TCP layer does: an ACK that must not wait (duplicate, hole filled, every second segment) leaves now.
+        if (target.ackUrgent) for (const out of target.output(this.now)) this.transmit(p.to === 'a' ? 'b' : 'a', out, [dst, src]);
+      }
       else if (!(seg.flags & TCP_RST) && !this.blackhole) this.resetFromClosedPort(seg);
     }
   }
@@ -168,6 +174,41 @@ export function pattern(n: number, seed = 1): Uint8Array {
     if (i + 1 < n) out[i + 1] = (v >>> 8) & 0xff;
     if (i + 2 < n) out[i + 2] = (v >>> 16) & 0xff;
     if (i + 3 < n) out[i + 3] = v >>> 24;
+  }
+  return out;
+}
+
+/** Writes `data` from A to B, reading at B as it arrives; closes A when all is written, and B when it sees EOF. */
+export function transfer(pair: TcpPair, data: Uint8Array, limitMs = 3_600_000): Uint8Array {
+  const received: Uint8Array[] = [];
+  let got = 0;
+  let written = 0;
+  let closedA = false;
+  let closedB = false;
+  pair.a.open(pair.now);
+  pair.run(() => {
+    if (written < data.length) written += pair.a.write(data.subarray(written, written + 65536));
+    if (written === data.length && !closedA && pair.a.established) {
+      pair.a.close(pair.now);
+      closedA = true;
+    }
+    const b = pair.b!;
+    while (b.readable > 0) {
+      const chunk = b.read(65536);
+      received.push(chunk);
+      got += chunk.length;
+    }
+    if (b.atEof && !closedB) {
+      b.close(pair.now);
+      closedB = true;
+    }
+    return closedA && closedB && pair.a.state === 'TIME_WAIT' && b.state === 'CLOSED';
+  }, limitMs);
+  const out = new Uint8Array(got);
+  let at = 0;
+  for (const c of received) {
+    out.set(c, at);
+    at += c.length;
   }
   return out;
 }

@@ -16,10 +16,14 @@
  *   SMSS. Integer arithmetic, no SMSS*SMSS/cwnd rounding.
  * - On a full ACK, recovery ends with cwnd = min(ssthresh, max(FlightSize,
  *   SMSS) + SMSS), RFC 6582 3.2 step 3's option (1), which avoids a burst.
- * - SACK-based recovery (RFC 6675), limited transmit (RFC 3042) and
- *   congestion window validation (RFC 7661) are not here.
+ * - With `sackRecovery`, recovery is RFC 6675's instead: cwnd = ssthresh on
+ *   entry, no inflation by duplicate ACKs and no deflation by partial ones,
+ *   since the sender's pipe estimate (sack-scoreboard.ts) says how much may
+ *   go out. Entry and exit are the same as NewReno's. The sender owns the
+ *   scoreboard and limited transmit (RFC 3042) is the sender's too.
+ * - Congestion window validation (RFC 7661) is not here.
  */
-import { seqAdd, seqGeq, seqGt } from './seq.js';
+import { seqAdd, seqGeq, seqGt, seqLt } from './seq.js';
 
 /** RFC 5681 3.2: the third duplicate ACK triggers fast retransmit. */
 export const DUP_ACK_THRESHOLD = 3;
@@ -48,6 +52,8 @@ export interface NewRenoOptions {
   initialWindow?: number;
   /** Defaults to MAX_WINDOW. */
   initialSsthresh?: number;
+  /** Loss recovery driven by the SACK scoreboard's pipe (RFC 6675) rather than by window inflation. */
+  sackRecovery?: boolean;
 }
 
 /** A new cumulative ACK: SND.UNA moved. */
@@ -81,6 +87,7 @@ export class NewReno {
   readonly smss: number;
   /** IW, also the restart window's bound after idle (RFC 5681 4.1). */
   readonly initialWindow: number;
+  readonly sackRecovery: boolean;
   private readonly slowStartIncrement: number;
   private cwndBytes: number;
   private ssthreshBytes: number;
@@ -110,6 +117,7 @@ export class NewReno {
     this.smss = smss;
     this.slowStartIncrement = Math.floor(limit * smss);
     this.initialWindow = iw;
+    this.sackRecovery = options.sackRecovery ?? false;
     this.cwndBytes = iw;
     this.ssthreshBytes = ssthresh;
   }
@@ -148,6 +156,8 @@ export class NewReno {
         this.cwndBytes = Math.min(this.ssthreshBytes, Math.max(flightSize, smss) + smss);
         this.recovering = false;
         this.ackedInAvoidance = 0;
+      } else if (this.sackRecovery) {
+        return false; // RFC 6675: the scoreboard, not cwnd, says what the partial ACK lets out
       } else {
         // Partial ACK: deflate by what left the network, add back one SMSS if a segment's worth did.
         // The floor of one SMSS is ours: several large partial ACKs could otherwise drive cwnd negative.
@@ -178,13 +188,27 @@ export class NewReno {
   onDupAck({ ack, sndMax, flightSize }: DupAck): boolean {
     this.dupAckCount++;
     if (this.recovering) {
-      this.cwndBytes += this.smss;
+      if (!this.sackRecovery) this.cwndBytes += this.smss;
       return false;
     }
     if (this.dupAckCount !== DUP_ACK_THRESHOLD) return false;
-    if (this.recover !== undefined && !seqGt(seqAdd(ack, -1), this.recover)) return false;
+    return this.onLossDetected({ ack, sndMax, flightSize });
+  }
+
+  /**
+   * The sender's scoreboard says the first unacknowledged segment is lost
+   * (RFC 6675 5: IsLost(HighACK + 1)), before or without a third duplicate
+   * ACK. Starts recovery as the third duplicate ACK would; returns whether
+   * it did (not when already recovering, or for data sent before `recover`).
+   */
+  onLossDetected({ ack, sndMax, flightSize }: DupAck): boolean {
+    if (this.recovering) return false;
+    // RFC 6582 wants an ACK beyond `recover`. With SACK, an ACK that covers it exactly is enough: the
+    // scoreboard's blocks then report data sent after `recover`, a loss of the next window, not this one.
+    const last = seqAdd(ack, -1);
+    if (this.recover !== undefined && (this.sackRecovery ? seqLt(last, this.recover) : !seqGt(last, this.recover))) return false;
     this.ssthreshBytes = this.lossThreshold(flightSize);
-    this.cwndBytes = this.ssthreshBytes + DUP_ACK_THRESHOLD * this.smss;
+    this.cwndBytes = this.ssthreshBytes + (this.sackRecovery ? 0 : DUP_ACK_THRESHOLD * this.smss);
     this.recover = seqAdd(sndMax, -1);
     this.recovering = true;
     this.ackedInAvoidance = 0;

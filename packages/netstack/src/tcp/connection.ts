@@ -14,7 +14,8 @@ import { NewReno } from './congestion.js';
 import { tcpConnectionMachine, tcpTransitionTable, type TcpError, type TcpEventType, type TcpState, type TcpTransitionMeta } from './connection-machine.js';
 import { OooQueue } from './ooo-queue.js';
 import { RtoEstimator } from './rto.js';
-import { seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqSub } from './seq.js';
+import { DUP_THRESH, SackScoreboard } from './sack-scoreboard.js';
+import { seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin, seqSub } from './seq.js';
 import { StreamBuffer } from './stream-buffer.js';
 
 export interface TcpConfig {
@@ -91,6 +92,8 @@ export interface TcpConnectionStats {
   dropped: number;
   zeroWindowProbes: number;
   keepAliveProbes: number;
+  /** Retransmissions found lost from SACKs of later data, and sent again before the RTO. */
+  lostRetransmits: number;
 }
 
 const MEta = new Map<string, TcpTransitionMeta>();
@@ -114,6 +117,7 @@ export class TcpConnection {
     dropped: 0,
     zeroWindowProbes: 0,
     keepAliveProbes: 0,
+    lostRetransmits: 0,
   };
   /** Why the connection failed, once it has (ECONNREFUSED, ECONNRESET, ETIMEDOUT, EPIPE). */
   error: TcpError | undefined;
@@ -154,6 +158,11 @@ export class TcpConnection {
   // Congestion and timing.
   private readonly rto: RtoEstimator;
   private cc: NewReno;
+  /** What the peer has SACKed, and (RFC 6675's HighRxt) one past the highest byte retransmitted in this recovery. */
+  private readonly scoreboard = new SackScoreboard();
+  private highRxt = 0;
+  /** The last retransmission of SND.UNA's segment in SACK recovery, and SND.MAX when it left. */
+  private unaRetransmission: { seq: number; sndMaxThen: number } | undefined;
   private timedSeq: number | undefined;
   private timedAt = 0;
   private retries = 0;
@@ -173,8 +182,6 @@ export class TcpConnection {
   private urgentAck = false;
   private unackedSegments = 0;
   private retransmitNow = false;
-  /** Segments RFC 3042 lets past cwnd. */
-  private limitedTransmit = 0;
   private probeNow = false;
   private keepAliveNow = false;
   private rstNow: { seq: number; ack?: number } | undefined;
@@ -219,13 +226,21 @@ export class TcpConnection {
   }
 
   /**
+   * A fully specified passive OPEN (RFC 9293 3.10.1): wait in LISTEN for a
+   * SYN from the remote endpoint. From LISTEN, open() sends a SYN instead
+   * (the figure's SEND), and close() or abort() ends it.
+   */
+  listen(now: number): void {
+    this.event('OPEN_PASSIVE', now);
+  }
+
+  /**
    * Passive open for a SYN a listener received: the connection starts in
    * LISTEN, takes the SYN, and answers SYN-ACK.
    */
   accept(syn: TcpHeader, now: number): void {
-    this.event('OPEN_PASSIVE', now);
-    this.takeSyn(syn);
-    this.event('RCV_SYN', now);
+    this.listen(now);
+    this.input(syn, new Uint8Array(0), now);
   }
 
   /** Copies as much of `data` as the send buffer has room for; returns how much. */
@@ -279,6 +294,11 @@ export class TcpConnection {
     return this.finSeq !== undefined ? 0 : this.sendBuf.free;
   }
 
+  /** Bytes the connection holds for its user: unacknowledged and unsent data, unread data, out-of-order data. */
+  get heldBytes(): number {
+    return this.sendBuf.length + this.recvBuf.length + this.ooo.bytes;
+  }
+
   /** Whether every byte written has been acknowledged. */
   get drained(): boolean {
     return this.sendBuf.length === 0;
@@ -319,7 +339,8 @@ export class TcpConnection {
   input(seg: TcpHeader, payload: Uint8Array, now: number): void {
     this.stats.segmentsIn++;
     const state = this.state;
-    if (state === 'CLOSED' || state === 'LISTEN') return this.drop();
+    if (state === 'CLOSED') return this.drop();
+    if (state === 'LISTEN') return this.inputListen(seg, now);
     if (state === 'SYN_SENT') return this.inputSynSent(seg, now);
     const flags = seg.flags;
     const segLen = payload.length + (flags & TCP_SYN ? 1 : 0) + (flags & TCP_FIN ? 1 : 0);
@@ -341,9 +362,11 @@ export class TcpConnection {
       if (action === 'challenge') this.challengeAck(now);
       return this.drop();
     }
-    // Fourth: a SYN in a synchronized state gets a challenge ACK (RFC 5961 4).
+    // Fourth: an in-window SYN sends a passive open back to LISTEN (RFC 9293 3.10.7.4); in a synchronized
+    // state it gets a challenge ACK (RFC 5961 4), as it does in SYN-RECEIVED after an active open.
     if (flags & TCP_SYN) {
-      this.challengeAck(now);
+      if (state === 'SYN_RECEIVED') this.event('RCV_SYN', now);
+      if (this.state !== 'LISTEN') this.challengeAck(now);
       return this.drop();
     }
     // Fifth: the ACK.
@@ -376,6 +399,20 @@ export class TcpConnection {
     }
   }
 
+  /** LISTEN (RFC 9293 3.10.7.2): a SYN opens, an ACK is answered with a RST, anything else is dropped. */
+  private inputListen(seg: TcpHeader, now: number): void {
+    const flags = seg.flags;
+    if (flags & TCP_RST) return this.drop();
+    if (flags & TCP_ACK) {
+      this.rstNow = { seq: seg.ack };
+      return this.drop();
+    }
+    if (!(flags & TCP_SYN)) return this.drop();
+    this.takeSyn(seg);
+    this.lastHeardAt = now;
+    this.event('RCV_SYN', now);
+  }
+
   /** SYN-SENT (RFC 9293 3.10.7.3). */
   private inputSynSent(seg: TcpHeader, now: number): void {
     const flags = seg.flags;
@@ -406,10 +443,10 @@ export class TcpConnection {
     this.rcvAdvertised = this.rcvNxt;
     const o = syn.options;
     this.sndMss = Math.min(this.config.mss, o.mss ?? 536);
-    this.cc = new NewReno({ smss: this.sndMss });
     if (this.config.windowScaling && o.windowScale !== undefined) this.sndShift = Math.min(o.windowScale, MAX_WINDOW_SHIFT);
     else this.rcvShift = 0;
     this.sackOk = this.config.sack && !!o.sackPermitted;
+    this.cc = new NewReno({ smss: this.sndMss, sackRecovery: this.sackOk });
     this.tsOk = this.config.timestamps && !!o.timestamps;
     if (o.timestamps) this.tsRecent = o.timestamps.value;
     // A SYN's window is never scaled (RFC 7323 2.2).
@@ -428,20 +465,30 @@ export class TcpConnection {
       this.drop();
       return false;
     }
+    // SACK blocks are read against the outstanding data before SND.UNA moves past some of them.
+    if (this.sackOk) this.scoreboard.update(seg.options.sackBlocks, this.sndUna, this.sndMax);
     if (kind === 'new') {
-      this.limitedTransmit = 0;
       this.ackAdvanced(seg.ack, now, seg);
     } else if (kind === 'same' && dataLen === 0 && !(seg.flags & TCP_FIN) && seqGt(this.sndMax, this.sndUna) && (seg.window << this.sndShift === this.sndWnd || !!seg.options.sackBlocks?.length)) {
       // A duplicate ACK (RFC 5681 2): same ACK and window, no data. One that reports newly SACKed data counts
       // too, window or not (RFC 6675's DupAck), since the window moves as the reader reads.
       this.stats.dupAcksIn++;
-      if (this.cc.onDupAck({ ack: seg.ack, sndMax: this.sndMax, flightSize: this.flightSize() })) {
-        this.stats.fastRetransmits++;
-        this.retransmitNow = true;
-      } else if (this.cc.dupAcks < 3 && !this.cc.inRecovery) {
-        // Limited transmit (RFC 3042): each of the first two duplicates lets one new segment out, so a small
-        // window still produces the third duplicate that fast retransmit needs.
-        this.limitedTransmit++;
+      // The first two also let a new segment out each (limited transmit, see nextDataSegment).
+      if (this.cc.onDupAck({ ack: seg.ack, sndMax: this.sndMax, flightSize: this.flightSize() })) this.recoveryStarted();
+    }
+    // A retransmission of SND.UNA's segment is lost when data sent after it is SACKed beyond DupThresh
+    // segments (as IsLost reasons about first transmissions); without this only the RTO would find out.
+    const probe = this.unaRetransmission;
+    if (probe && this.cc.inRecovery && probe.seq === this.sndUna && this.scoreboard.sackedBytes(probe.sndMaxThen, this.sndMax) > (DUP_THRESH - 1) * this.sndMss) {
+      this.unaRetransmission = undefined;
+      this.stats.lostRetransmits++;
+      this.retransmitNow = true;
+    }
+    // RFC 6675 5: the scoreboard alone may say the first unacknowledged segment is lost, before a third duplicate.
+    if (this.sackOk && !this.cc.inRecovery && seqLt(this.sndUna, this.sndMax) && this.scoreboard.sackedEnd(this.sndUna) === undefined) {
+      const boundary = this.scoreboard.lossBoundary(this.sndMss);
+      if (boundary !== undefined && seqLt(this.sndUna, boundary) && this.cc.onLossDetected({ ack: this.sndUna, sndMax: this.sndMax, flightSize: this.flightSize() })) {
+        this.recoveryStarted();
       }
     }
     this.updateWindow(seg);
@@ -464,6 +511,7 @@ export class TcpConnection {
     dataAcked = Math.max(0, Math.min(dataAcked, this.sendBuf.length));
     this.sendBuf.consume(dataAcked);
     this.sndUna = ack;
+    this.scoreboard.advance(ack);
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     this.stats.bytesOut += dataAcked;
     // RTT: from the echoed timestamp when both use them (RFC 7323 4), else Karn's single timed segment.
@@ -515,7 +563,8 @@ export class TcpConnection {
       this.ackNow = this.urgentAck = true; // a hole was filled: tell the sender now (RFC 5681 4.2)
     }
     // Delayed ACK (RFC 9293 3.8.6.3, RFC 5681 4.2): at least every second full-sized segment, else within delayedAckMs.
-    if (++this.unackedSegments >= 2) this.ackNow = true;
+    // The every-second-segment ACK leaves at once, not at the next poll: it clocks the sender's next window out.
+    if (++this.unackedSegments >= 2) this.ackNow = this.urgentAck = true;
     else this.ackAt ??= now + this.config.delayedAckMs;
   }
 
@@ -553,16 +602,20 @@ export class TcpConnection {
       if (this.ackNow && state === 'SYN_RECEIVED') out.push(this.segment(this.sndNxt, TCP_ACK, new Uint8Array(0), now));
       return this.sent(out, now);
     }
-    if (this.retransmitNow) {
-      this.retransmitNow = false;
-      const seg = this.dataSegment(this.sndUna, this.segmentRoom(now), now, true);
-      if (seg) out.push(seg);
-    }
-    // New data (and our FIN), as far as the peer's window and cwnd allow.
-    for (;;) {
-      const seg = this.nextDataSegment(now);
-      if (!seg) break;
-      out.push(seg);
+    if (this.sackOk && this.cc.inRecovery) {
+      this.sackRecoveryOutput(now, out);
+    } else {
+      if (this.retransmitNow) {
+        this.retransmitNow = false;
+        const seg = this.dataSegment(this.sndUna, this.segmentRoom(now), now, true);
+        if (seg) out.push(seg);
+      }
+      // New data (and our FIN), as far as the peer's window and cwnd allow.
+      for (;;) {
+        const seg = this.nextDataSegment(now);
+        if (!seg) break;
+        out.push(seg);
+      }
     }
     if (this.probeNow) {
       this.probeNow = false;
@@ -634,18 +687,28 @@ export class TcpConnection {
       this.stats.retransmits++;
     } else {
       this.cc.onRetransmitTimeout({ sndMax: this.sndMax, flightSize: this.flightSize() });
-      // Go back to the first unacknowledged byte; slow start resends from there.
-      this.sndNxt = this.sndUna;
+      // Go back to the first unacknowledged byte; slow start resends from there, stepping over SACKed ranges.
+      this.sndNxt = this.highRxt = this.sndUna;
+      // A second timeout of the same data may mean the receiver reneged on what it SACKed (RFC 2018 8): forget it.
+      if (this.retries >= 2) this.scoreboard.clear();
     }
     this.retransmitAt = now + this.rto.rto;
   }
 
-  /** The next segment of new data (or the FIN) that the windows allow, if any. */
-  private nextDataSegment(now: number): OutSegment | undefined {
+  /**
+   * The next segment of new data (or the FIN) that the windows allow, if any.
+   * `budget` replaces cwnd's room in SACK recovery, where pipe decides.
+   */
+  private nextDataSegment(now: number, budget?: number): OutSegment | undefined {
+    // After a timeout SND.NXT walks back over data the peer may already hold: skip what it SACKed.
+    const sackedEnd = seqLt(this.sndNxt, this.sndMax) ? this.scoreboard.sackedEnd(this.sndNxt) : undefined;
+    if (sackedEnd !== undefined) this.sndNxt = sackedEnd;
     const unsent = this.sendBuf.length - this.bufferOffset(this.sndNxt);
     const inFlight = seqSub(this.sndNxt, this.sndUna);
-    const allowance = this.limitedTransmit > 0 ? this.sndMss : 0;
-    const room = Math.min(this.sndWnd, this.cc.cwnd + allowance) - inFlight;
+    // Limited transmit (RFC 3042): each of the first two duplicate ACKs lets one new segment past cwnd, so a
+    // small window still produces the third duplicate that fast retransmit needs.
+    const allowance = this.cc.inRecovery ? 0 : Math.min(this.cc.dupAcks, 2) * this.segmentRoom(now);
+    const room = Math.min(this.sndWnd - inFlight, budget ?? this.cc.cwnd + allowance - inFlight);
     if (unsent <= 0) {
       // Everything written is out: the FIN, on its own, if it is due (it needs no window).
       return this.finSeq !== undefined && this.sndNxt === this.finSeq ? this.finSegment(now, false) : undefined;
@@ -656,11 +719,80 @@ export class TcpConnection {
       return undefined;
     }
     const full = this.segmentRoom(now);
-    const size = Math.min(full, unsent, room);
+    const nextSacked = seqLt(this.sndNxt, this.sndMax) ? this.scoreboard.nextSacked(this.sndNxt) : undefined;
+    const size = Math.min(full, unsent, room, nextSacked === undefined ? Infinity : seqSub(nextSacked, this.sndNxt));
     // Nagle (RFC 9293 3.7.4): hold a small segment while data is unacknowledged, unless told not to or closing.
     if (size < full && inFlight > 0 && !this.config.noDelay && !(this.finSeq !== undefined && size === unsent)) return undefined;
-    if (allowance > 0 && room - allowance < size) this.limitedTransmit--;
     return this.dataSegment(this.sndNxt, size, now, false);
+  }
+
+  /** Loss recovery began (a third duplicate ACK, or the scoreboard): retransmission starts at SND.UNA. */
+  private recoveryStarted(): void {
+    this.stats.fastRetransmits++;
+    this.highRxt = this.sndUna;
+    this.retransmitNow = true;
+  }
+
+  /** RFC 6675 5's sending loop: while cwnd - pipe is at least a segment, send what NextSeg() picks. */
+  private sackRecoveryOutput(now: number, out: OutSegment[]): void {
+    const room = this.segmentRoom(now);
+    const boundary = this.scoreboard.lossBoundary(this.sndMss);
+    let pipe = this.scoreboard.pipe(this.sndUna, this.sndMax, this.highRxt, boundary);
+    if (this.retransmitNow && seqGt(this.highRxt, this.sndUna)) {
+      // SND.UNA's retransmission was lost: once more, whatever pipe says, as the first one went.
+      const hole = this.hole(this.sndUna, seqAdd(this.sndUna, room));
+      const seg = hole && this.retransmitHole(hole, room, now);
+      if (seg) out.push(seg);
+    }
+    this.retransmitNow = false;
+    // The first retransmission goes whatever pipe says (RFC 6675 5 step 4.3).
+    let first = this.seqLtHighRxtUna();
+    while (first || this.cc.cwnd - pipe >= room) {
+      first = false;
+      const seg = this.nextRecoverySegment(now, room, boundary, this.cc.cwnd - pipe);
+      if (!seg) break;
+      out.push(seg);
+      pipe += seg.payload.length + (seg.header.flags & TCP_FIN ? 1 : 0);
+    }
+  }
+
+  /** Whether recovery has yet to retransmit SND.UNA's segment. */
+  private seqLtHighRxtUna(): boolean {
+    return !seqGt(this.highRxt, this.sndUna);
+  }
+
+  /** RFC 6675's NextSeg(): a lost hole, else new data, else a hole below the highest SACKed byte. */
+  private nextRecoverySegment(now: number, room: number, boundary: number | undefined, budget: number): OutSegment | undefined {
+    const from = seqMax(this.highRxt, this.sndUna);
+    // Rule 1: the first unSACKed bytes above HighRxt that IsLost says are lost (SND.UNA's own, at the start).
+    const lostEnd = this.seqLtHighRxtUna() ? seqMax(boundary ?? this.sndUna, seqAdd(this.sndUna, room)) : boundary;
+    const lost = lostEnd === undefined ? undefined : this.hole(from, lostEnd);
+    if (lost) return this.retransmitHole(lost, room, now);
+    // Rule 2: new data the peer's window allows.
+    if (this.sndNxt === this.sndMax) {
+      const seg = this.nextDataSegment(now, budget);
+      if (seg) return seg;
+    }
+    // Rule 3: a hole not yet deemed lost, when nothing new can go.
+    const high = this.scoreboard.highestSacked;
+    const hole = high === undefined ? undefined : this.hole(from, high);
+    return hole ? this.retransmitHole(hole, room, now) : undefined;
+  }
+
+  /** The first run of unSACKed sequence space in [from, to), if any. */
+  private hole(from: number, to: number): { start: number; end: number } | undefined {
+    let start = from;
+    for (let end = this.scoreboard.sackedEnd(start); end !== undefined; end = this.scoreboard.sackedEnd(start)) start = end;
+    if (!seqLt(start, to)) return undefined;
+    return { start, end: seqMin(this.scoreboard.nextSacked(start) ?? to, to) };
+  }
+
+  private retransmitHole(hole: { start: number; end: number }, room: number, now: number): OutSegment | undefined {
+    const seg = this.dataSegment(hole.start, Math.min(room, seqSub(hole.end, hole.start)), now, true);
+    if (!seg) return undefined;
+    this.highRxt = seqMax(this.highRxt, seqAdd(hole.start, seg.payload.length + (seg.header.flags & TCP_FIN ? 1 : 0)));
+    if (hole.start === this.sndUna) this.unaRetransmission = { seq: hole.start, sndMaxThen: this.sndMax };
+    return seg;
   }
 
   /**
@@ -824,5 +956,6 @@ export class TcpConnection {
     this.retransmitAt = this.ackAt = this.persistAt = this.keepAliveAt = this.timeWaitAt = undefined;
     this.ooo.clear();
     this.sendBuf.clear();
+    this.scoreboard.clear();
   }
 }
