@@ -133,5 +133,7 @@ export interface DomainAccounting {
   sockets: number;
   buffers: number;
   bufferBytes: number;
+  /** Bytes its stream sockets hold in the kernel: send and receive buffers and out-of-order data. */
+  streamBytes: number;
   pendingCalls: number;
 }

@@ -3,7 +3,7 @@
 export interface Limits {
   /** Entries in the domain's handle table: beyond it, EMFILE. */
   maxHandles: number;
-  /** Bytes of kernel buffers charged to the domain: beyond it, ENOBUFS. */
+  /** Bytes of kernel buffers charged to the domain, packet buffers and stream buffers together: beyond it, ENOBUFS. */
   maxBufferBytes: number;
   /** Requests queued or blocked in the kernel: beyond it, EAGAIN. */
   maxPendingCalls: number;
@@ -20,17 +20,24 @@ export class Account {
   sockets = 0;
   buffers = 0;
   bufferBytes = 0;
+  /** What the domain's stream sockets hold (see Kernel.chargeStream). */
+  streamBytes = 0;
   pendingCalls = 0;
 
   constructor(readonly limits: Limits) {}
 
   snapshot() {
-    const { handles, sockets, buffers, bufferBytes, pendingCalls } = this;
-    return { handles, sockets, buffers, bufferBytes, pendingCalls };
+    const { handles, sockets, buffers, bufferBytes, streamBytes, pendingCalls } = this;
+    return { handles, sockets, buffers, bufferBytes, streamBytes, pendingCalls };
+  }
+
+  /** Buffer bytes the domain may still take. */
+  get bufferRoom(): number {
+    return this.limits.maxBufferBytes - this.bufferBytes - this.streamBytes;
   }
 
   /** True when nothing is held: what a dead domain must come back to. */
   get empty(): boolean {
-    return this.handles === 0 && this.sockets === 0 && this.buffers === 0 && this.bufferBytes === 0 && this.pendingCalls === 0;
+    return this.handles === 0 && this.sockets === 0 && this.buffers === 0 && this.bufferBytes === 0 && this.streamBytes === 0 && this.pendingCalls === 0;
   }
 }

@@ -131,6 +131,8 @@ export class Kernel {
   private readonly departed: Domain[] = [];
   private readonly runnable: Domain[] = [];
   private parked: Parked[] = [];
+  /** Live stream sockets, whose buffers are charged to their owners after each poll. */
+  private readonly streams = new Set<KSocket>();
   private scheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -249,6 +251,9 @@ export class Kernel {
   destroySocket(s: KSocket, abort = false): void {
     if (s.closed) return;
     s.closed = true;
+    // What the connection still holds (a FIN-WAIT's unacknowledged data, say) is the kernel's from now on.
+    this.chargeStream(s);
+    this.streams.delete(s);
     if (s.stream) this.stack.tcp.close(s.stream, abort);
     else this.stack.close(s.dgram!);
     s.owner.account.sockets--;
@@ -401,6 +406,22 @@ export class Kernel {
       const due = device.wire?.flush(now);
       if (due !== undefined && (this.stackDeadline === undefined || due < this.stackDeadline)) this.stackDeadline = due;
     }
+    for (const s of this.streams) this.chargeStream(s);
+  }
+
+  /** A stream socket whose connection's buffers are charged to its owner (invariant 5). */
+  trackStream(s: KSocket): void {
+    this.streams.add(s);
+  }
+
+  /**
+   * Brings the owner's stream bytes up to date with what the socket's
+   * connection holds now; a closed socket holds nothing of its owner's.
+   */
+  chargeStream(s: KSocket): void {
+    const held = s.closed ? 0 : (s.stream?.conn?.heldBytes ?? 0);
+    s.owner.account.streamBytes += held - s.charged;
+    s.charged = held;
   }
 
   /** Finishes every parked call that can now finish; a finished send may queue frames that finish others. */

@@ -10,6 +10,8 @@ export class KSocket {
   sndtimeoMs = 0;
   sndbuf = 212992;
   closed = false;
+  /** Stream bytes last charged to the owner's account for this socket's connection. */
+  charged = 0;
   /** Entries other domains hold through grants: revoked when the owner closes or dies. */
   readonly grants: { domain: Domain; handle: number }[] = [];
 

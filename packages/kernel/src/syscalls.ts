@@ -144,6 +144,7 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     const handle = d.table.insert({ object: s, rights: Rights.READ | Rights.WRITE | Rights.CONTROL | Rights.GRANT });
     if (handle === null) return fail(Errno.EMFILE);
     d.account.sockets++;
+    if (s.stream) k.trackStream(s);
     return ok(handle);
   },
 
@@ -219,6 +220,8 @@ export const HANDLERS: Record<SyscallName, Handler> = {
       const child = new KSocket(d, accepted, true);
       const handle = d.table.insert({ object: child, rights: Rights.READ | Rights.WRITE | Rights.CONTROL | Rights.GRANT })!;
       d.account.sockets++;
+      k.trackStream(child);
+      k.chargeStream(child); // what arrived before accept() is the acceptor's from now on
       return ok([handle, ...wire(accepted.remote)]);
     });
   },
@@ -475,7 +478,11 @@ function sendStream(k: Kernel, s: KSocket, t: TcpSocket, data: Uint8Array, flags
     if (err !== undefined) return sent > 0 ? ok(sent) : fail(err);
     if (conn.closed) return sent > 0 ? ok(sent) : fail(Errno.EPIPE);
     if (!conn.established) return null; // still connecting
-    sent += conn.write(data.subarray(sent));
+    // The domain's buffer quota bounds what it may queue in the kernel, as the send buffer does per socket.
+    const room = s.owner.account.bufferRoom;
+    if (room <= 0) return sent > 0 ? ok(sent) : fail(Errno.ENOBUFS);
+    sent += conn.write(data.subarray(sent, sent + room));
+    k.chargeStream(s);
     return sent === data.length ? ok(sent) : null;
   };
   const first = attempt();
@@ -506,6 +513,7 @@ function recvStream(k: Kernel, s: KSocket, t: TcpSocket, maxlen: number, flags: 
     if (s.readShut) return ok([EMPTY, addr, port, 0]);
     if (conn.readable > 0) {
       const data = flags & MSG_PEEK ? conn.peek(maxlen) : conn.read(maxlen);
+      k.chargeStream(s);
       return ok([data, addr, port, 0]);
     }
     const err = streamError(t);

@@ -129,6 +129,44 @@ describe('stream sockets', () => {
     expect([...(await a.call('recvfrom', c, 10, 0))[1][0]]).toEqual([42]);
   });
 
+  it('charges what a stream holds to its owner, and refuses a send past the quota with ENOBUFS', async () => {
+    const { kernel, attach } = kernelWithDomains();
+    const server = attach('server');
+    const client = attach('client', { maxBufferBytes: 64 * 1024 });
+    const l = await listener(server, 9310);
+    const c = await tcp(client);
+    const accepting = server.call('accept', l);
+    await client.call('connect', c, lo(9310));
+    const conn = (await accepting)[1][0];
+    const accounting = (name: string) => kernel.stats().domains.find((d) => d.name === name)!.accounting;
+    // The server does not read: what the client sends sits in the server's receive buffer, charged to the server.
+    const [err, sent] = await client.call('sendto', c, new Uint8Array(200_000), MSG_DONTWAIT, null);
+    expect(err).toBe(0);
+    expect(sent).toBeLessThanOrEqual(64 * 1024); // no more than the client's quota was queued
+    expect(sent).toBeGreaterThan(0);
+    await new Promise((r) => setImmediate(r));
+    // Unacknowledged bytes are the client's; what arrived and is unread, the server's (a byte may be both for a while).
+    expect(accounting('client').streamBytes).toBeLessThanOrEqual(64 * 1024);
+    expect(accounting('server').streamBytes).toBeGreaterThan(0);
+    expect(accounting('client').streamBytes + accounting('server').streamBytes).toBeGreaterThanOrEqual(sent);
+    // Fill the client's share: once the stream holds its whole quota, a send is refused.
+    let last: number[] = [];
+    for (let i = 0; i < 64; i++) {
+      last = await client.call('sendto', c, new Uint8Array(64 * 1024), MSG_DONTWAIT, null);
+      if (last[0] !== 0) break;
+    }
+    expect([Errno.ENOBUFS, Errno.EAGAIN]).toContain(last[0]);
+    expect(accounting('client').streamBytes).toBeLessThanOrEqual(64 * 1024);
+    // Reading gives the bytes back to the server's account.
+    const before = accounting('server').streamBytes;
+    const [, [got]] = await server.call('recvfrom', conn, 10_000, 0);
+    expect(accounting('server').streamBytes).toBe(before - got.length);
+    await client.call('close', c);
+    await server.call('close', conn);
+    expect(accounting('client').streamBytes).toBe(0);
+    expect(accounting('server').streamBytes).toBe(0);
+  });
+
   it('resets the connections of a domain that dies: its peer gets ECONNRESET, nothing leaks', async () => {
     const { kernel, attach } = kernelWithDomains();
     const server = attach('server');
@@ -146,6 +184,6 @@ describe('stream sockets', () => {
     expect((await waiting)[0]).toBe(Errno.ECONNRESET);
     const stats = kernel.stats();
     expect(stats.leaks).toEqual([]);
-    expect(stats.domains.find((d) => d.name === 'victim')!.accounting).toEqual({ handles: 0, sockets: 0, buffers: 0, bufferBytes: 0, pendingCalls: 0 });
+    expect(stats.domains.find((d) => d.name === 'victim')!.accounting).toEqual({ handles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 });
   });
 });
