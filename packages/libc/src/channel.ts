@@ -1,16 +1,80 @@
 /**
  * The domain's end of its syscall channel. Requests go out as msgpack
- * frames on a MessagePort; replies come back on it. A synchronous call
- * blocks the thread on a shared wake-up word (as a thread blocks in a real
- * recv) and then takes its reply straight off the port; an asynchronous call
- * resolves a promise from the port's message event. Both send the same
- * frames and get the same validation.
+ * frames; replies come back as msgpack frames. A synchronous call blocks the
+ * thread until its reply arrives (as a thread blocks in a real recv); an
+ * asynchronous call resolves a promise when its reply arrives. Both send the
+ * same frames and get the same validation.
+ *
+ * How frames travel is the transport's business: a MessagePort and a shared
+ * wake-up word for a domain worker (`PortTransport`), two pipes for a domain
+ * child process (`PipeTransport`). The call ids, matching and errors are here,
+ * once, for both.
  */
-import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort, MessagePort } from 'node:worker_threads';
 import { decodeFrame, encodeRequest, SyscallError, UNKNOWN_CALL_ID, SYSCALL_BY_NUMBER, type Reply } from '@moat/abi';
 
 /** Iterations to spin on the wake-up word before sleeping: a free core often answers within them. */
 const SPIN = 2000;
+
+/** Carries a domain's frames to its kernel and the kernel's replies back. */
+export interface FrameTransport {
+  /** Sends a request frame the channel encoded (it owns its buffer, which may be transferred); `promised` says whether a promise awaits the reply. */
+  send(frame: Uint8Array<ArrayBuffer>, promised: boolean): void;
+  /** Sends whatever it is given, as it is (raw frames of fuzzers and attackers); its reply comes back on the blocking path. */
+  sendRaw(message: unknown): void;
+  /** Blocks the thread until the next reply on the blocking path arrives, and returns its bytes. */
+  receiveSync(): Uint8Array;
+  /** From now on, hands every reply that arrives while the thread is free to `onReply` (called once). */
+  listen(onReply: (frame: Uint8Array) => void): void;
+  /** Lets the thread or process end while promise calls are idle. */
+  unref(): void;
+  close(): void;
+}
+
+/** A domain worker's transport: frames on a MessagePort, and a wake-up word the kernel bumps after each reply. */
+export class PortTransport implements FrameTransport {
+  private readonly wake: Int32Array;
+
+  constructor(
+    private readonly port: MessagePort,
+    signal: SharedArrayBuffer,
+  ) {
+    this.wake = new Int32Array(signal);
+  }
+
+  send(frame: Uint8Array<ArrayBuffer>): void {
+    this.port.postMessage(frame, [frame.buffer]); // transferred, not copied: the frame is the channel's own
+  }
+
+  sendRaw(message: unknown): void {
+    this.port.postMessage(message);
+  }
+
+  receiveSync(): Uint8Array {
+    // Read the word before looking at the port: a reply posted after the look bumps it, so the wait cannot miss it.
+    let seen = Atomics.load(this.wake, 0);
+    for (;;) {
+      const message = receiveMessageOnPort(this.port);
+      if (message) return message.message as Uint8Array;
+      let spins = SPIN;
+      while (spins-- > 0 && Atomics.load(this.wake, 0) === seen);
+      if (spins < 0) Atomics.wait(this.wake, 0, seen);
+      seen = Atomics.load(this.wake, 0);
+    }
+  }
+
+  listen(onReply: (frame: Uint8Array) => void): void {
+    this.port.on('message', onReply);
+  }
+
+  unref(): void {
+    this.port.unref();
+  }
+
+  close(): void {
+    this.port.close();
+  }
+}
 
 interface Pending {
   resolve(value: unknown): void;
@@ -21,20 +85,25 @@ interface Pending {
 export class Channel {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private readonly wake: Int32Array;
   private listening = false;
+  private readonly transport: FrameTransport;
 
-  constructor(
-    private readonly port: MessagePort,
-    signal: SharedArrayBuffer,
-  ) {
-    this.wake = new Int32Array(signal);
+  /** A domain worker's channel: its MessagePort and the wake-up word it shares with the kernel. */
+  constructor(port: MessagePort, signal: SharedArrayBuffer);
+  /** A channel over any transport (a child process's pipes, a test's fake). */
+  constructor(transport: FrameTransport);
+  constructor(portOrTransport: MessagePort | FrameTransport, signal?: SharedArrayBuffer) {
+    if (portOrTransport instanceof MessagePort) {
+      if (!(signal instanceof SharedArrayBuffer)) throw new TypeError('a MessagePort channel needs its wake-up word (a SharedArrayBuffer)');
+      this.transport = new PortTransport(portOrTransport, signal);
+    } else this.transport = portOrTransport;
   }
 
   /** Performs a syscall, blocking this thread until the kernel answers. Throws SyscallError on failure. */
   callSync(sysno: number, args: readonly unknown[]): unknown {
     const id = this.allocateId();
-    return this.unwrap(sysno, this.exchangeSync(encodeRequest(id, sysno, args), id)[1]);
+    this.transport.send(encodeRequest(id, sysno, args), false);
+    return this.unwrap(sysno, this.awaitSync(id, false)[1]);
   }
 
   /** Performs a syscall without blocking; the promise rejects with SyscallError on failure. */
@@ -42,8 +111,9 @@ export class Channel {
     this.listen();
     const id = this.allocateId();
     return new Promise((resolve, reject) => {
+      // Sent first: a transport that throws (a closed channel) leaves no call pending. Its reply cannot come before this returns.
+      this.transport.send(encodeRequest(id, sysno, args), true);
       this.pending.set(id, { resolve, reject, sysno });
-      this.post(encodeRequest(id, sysno, args));
     });
   }
 
@@ -54,24 +124,26 @@ export class Channel {
    * the kernel could read from the frame.
    */
   rawSync(frame: unknown): Reply {
-    return this.exchangeSync(frame, UNKNOWN_CALL_ID, true)[1];
+    this.transport.sendRaw(frame);
+    return this.awaitSync(UNKNOWN_CALL_ID, true)[1];
   }
 
   /** As rawSync, but returns the reply exactly as it arrived, undecoded (to inspect what a domain is handed). */
   rawSyncBytes(frame: unknown): Uint8Array {
-    return this.exchangeSync(frame, UNKNOWN_CALL_ID, true)[0];
+    this.transport.sendRaw(frame);
+    return this.awaitSync(UNKNOWN_CALL_ID, true)[0];
   }
 
   /** Posts arbitrary bytes or values as they are (shared memory included) and does not wait. */
   rawPost(message: unknown): void {
-    this.port.postMessage(message);
+    this.transport.sendRaw(message);
   }
 
   /** Closes the channel: the kernel releases everything this domain holds. */
   close(): void {
     for (const p of this.pending.values()) p.reject(new Error('channel closed'));
     this.pending.clear();
-    this.port.close();
+    this.transport.close();
   }
 
   private allocateId(): number {
@@ -80,36 +152,20 @@ export class Channel {
     return id;
   }
 
-  /** Posts an owned frame from encodeRequest, transferring (not copying) its memory. */
-  private post(frame: Uint8Array<ArrayBuffer>): void {
-    this.port.postMessage(frame, [frame.buffer]);
-  }
-
-  /** Posts a frame and blocks until the reply to `id` (or, raw, the next reply no async call awaits) arrives. */
-  private exchangeSync(frame: unknown, id: number, raw = false): [bytes: Uint8Array, reply: Reply] {
-    let seen = Atomics.load(this.wake, 0);
-    if (raw) this.port.postMessage(frame);
-    else this.post(frame as Uint8Array<ArrayBuffer>);
+  /** Blocks until the reply to `id` (or, raw, the next reply no async call awaits) arrives. */
+  private awaitSync(id: number, raw: boolean): [bytes: Uint8Array, reply: Reply] {
     for (;;) {
-      const message = receiveMessageOnPort(this.port);
-      if (message) {
-        const bytes = message.message as Uint8Array;
-        const reply = decodeFrame(bytes) as Reply;
-        if (reply[0] === id || (raw && !this.pending.has(reply[0]))) return [bytes, reply];
-        this.dispatch(reply); // an async call's answer that arrived meanwhile
-        continue;
-      }
-      let spins = SPIN;
-      while (spins-- > 0 && Atomics.load(this.wake, 0) === seen);
-      if (spins < 0) Atomics.wait(this.wake, 0, seen);
-      seen = Atomics.load(this.wake, 0);
+      const bytes = this.transport.receiveSync();
+      const reply = decodeFrame(bytes) as Reply;
+      if (reply[0] === id || (raw && !this.pending.has(reply[0]))) return [bytes, reply];
+      this.dispatch(reply); // an async call's answer that arrived meanwhile
     }
   }
 
   private listen(): void {
     if (this.listening) return;
     this.listening = true;
-    this.port.on('message', (bytes: Uint8Array) => this.dispatch(decodeFrame(bytes) as Reply));
+    this.transport.listen((bytes) => this.dispatch(decodeFrame(bytes) as Reply));
   }
 
   private dispatch(reply: Reply): void {
@@ -128,8 +184,8 @@ export class Channel {
     return result;
   }
 
-  /** Lets the thread exit while async calls are idle (the port otherwise keeps it alive). */
+  /** Lets the thread (or process) exit while async calls are idle (the transport otherwise keeps it alive). */
   unref(): void {
-    this.port.unref();
+    this.transport.unref();
   }
 }

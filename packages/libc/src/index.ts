@@ -1,4 +1,6 @@
-export { Channel } from './channel.js';
+export { Channel, PortTransport, type FrameTransport } from './channel.js';
+export { PipeTransport } from './pipe-transport.js';
+export * from './pipe-protocol.js';
 export * from './sockets.js';
 export * from './program.js';
 export {
@@ -48,3 +50,5 @@ export {
 
 /** The file a domain worker starts from. */
 export const DOMAIN_RUNTIME_URL = new URL('./runtime.js', import.meta.url);
+/** The file a domain child process starts from (isolation 'process'). */
+export const PROCESS_RUNTIME_URL = new URL('./process-runtime.js', import.meta.url);

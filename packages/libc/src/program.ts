@@ -30,10 +30,15 @@ export function defineProgram<Args = unknown, Result = unknown>(program: DomainP
 /** What the domain worker sends its host (lifecycle only: never kernel state). */
 export type DomainEvent = { event: 'log'; message: string } | { event: 'publish'; value: unknown } | { event: 'result'; value: unknown };
 
-export interface DomainWorkerData {
+/** What a domain is started with, in a worker or a child process. */
+export interface DomainInit {
   name: string;
+  /** The program module's URL. */
   program: string;
   args: unknown;
+}
+
+export interface DomainWorkerData extends DomainInit {
   port: import('node:worker_threads').MessagePort;
   signal: SharedArrayBuffer;
 }

@@ -1,13 +1,18 @@
 /**
- * A simulated machine as the host sees it: one kernel worker and the domain
- * workers attached to it. The host only wires and observes; it keeps no
- * kernel state. Each domain gets its channel (a MessagePort whose other end
- * the kernel holds) and a wake-up word, and nothing else.
+ * A simulated machine as the host sees it: one kernel worker and the domains
+ * attached to it. The host only wires and observes; it keeps no kernel state.
+ * Each domain gets its channel (a MessagePort whose other end the kernel
+ * holds) and a wake-up word, and nothing else. A domain runs in a worker, or
+ * in a child process whose pipes the host bridges to that same port
+ * (process-domain.ts; docs/isolation.md compares the two).
  */
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { KERNEL_WORKER_URL, type WireSpec, type ControlReply, type ControlRequest, type DomainStats, type KernelStats, type KernelWorkerData, type Limits } from '@moat/kernel';
-import { DOMAIN_RUNTIME_URL, type DomainEvent, type DomainWorkerData } from '@moat/libc';
+import { DOMAIN_RUNTIME_URL, type DomainWorkerData } from '@moat/libc';
+import { workerRunner, type DomainRunner, type Isolation } from './domain-runner.js';
+import { planProcessDomain, ProcessRunner } from './process-domain.js';
+import type { ProcessPermissions } from './process-permissions.js';
 
 type DistributiveOmit<T, K extends keyof any> = T extends unknown ? Omit<T, K> : never;
 
@@ -17,8 +22,24 @@ export interface DomainSpec {
   program: string | URL;
   args?: unknown;
   limits?: Partial<Limits>;
-  /** V8 heap limits of the domain's worker: running out ends the domain, not the host. */
+  /**
+   * V8 heap limits of the domain's worker: running out ends the domain, not
+   * the host. A process domain takes maxOldGenerationSizeMb only (as
+   * --max-old-space-size).
+   */
   resourceLimits?: ResourceLimits;
+  /**
+   * Where the domain runs: a worker thread of the host's process (the
+   * default), or a child process of its own, started under Node's permission
+   * model where this Node has one (no file-system writes, child processes or
+   * workers). See docs/isolation.md for what each protects against.
+   */
+  isolation?: Isolation;
+  /**
+   * Isolation 'process' only: paths the child may read besides the ones it
+   * always may (its program's package, @moat/libc, and what they depend on).
+   */
+  allowFsRead?: string[];
 }
 
 export type DomainStatus = 'returned' | 'threw' | 'exited' | 'out-of-memory' | 'killed';
@@ -30,9 +51,11 @@ export interface DomainOutcome {
   value?: unknown;
   /** The last value it published before it ended. */
   published?: unknown;
-  /** The error message (status 'threw' or 'out-of-memory'), or the kill reason. */
+  /** The error message (status 'threw' or 'out-of-memory'), the kill reason, or for a process a signal ended, 'ended by <signal>'. */
   error?: string;
   exitCode?: number;
+  /** The signal that ended a process domain (SIGKILL after kill(); SIGSEGV, SIGABRT... after a crash). */
+  signal?: NodeJS.Signals;
   logs: string[];
   /** The kernel's final accounting of the domain, taken after it released everything. */
   final?: DomainStats;
@@ -42,49 +65,56 @@ export class DomainHandle {
   readonly logs: string[] = [];
   /** The last value the program published (kept even if it later crashed). */
   published: unknown;
-  /** Settles when the domain's worker has ended and the kernel has released it. */
+  /** Settles when the domain has ended and the kernel has released it. */
   readonly outcome: Promise<DomainOutcome>;
+  /** Where it runs: a worker thread, or a child process. */
+  readonly isolation: Isolation;
+  /** The child's process id (isolation 'process'). */
+  readonly pid: number | undefined;
+  /** What the child may do under the permission model (isolation 'process' where Node has one). */
+  readonly permissions: ProcessPermissions | undefined;
   private killReason: string | undefined;
 
+  /** @internal Machine.spawn makes these. */
   constructor(
     readonly name: string,
-    private readonly worker: Worker,
+    private readonly runner: DomainRunner,
     release: (reason: string) => Promise<DomainStats | undefined>,
   ) {
+    this.isolation = runner.isolation;
+    this.pid = runner.pid;
+    this.permissions = runner.permissions;
     let value: unknown;
     let returned = false;
-    let error: { message: string; oom: boolean } | undefined;
-    worker.on('message', (e: DomainEvent) => {
+    runner.onEvent((e) => {
       if (e.event === 'log') this.logs.push(e.message);
       else if (e.event === 'publish') this.published = e.value;
       else if (e.event === 'result') (value = e.value), (returned = true);
     });
-    worker.on('error', (err: Error & { code?: string }) => {
-      error = { message: err?.message ?? String(err), oom: err?.code === 'ERR_WORKER_OUT_OF_MEMORY' };
-    });
-    this.outcome = new Promise((resolve) => {
-      worker.once('exit', async (exitCode) => {
-        const status: DomainStatus = this.killReason
-          ? 'killed'
-          : error?.oom
-            ? 'out-of-memory'
-            : error
-              ? 'threw'
-              : returned
-                ? 'returned'
-                : 'exited';
-        const final = await release(this.killReason ?? error?.message ?? (returned ? 'returned' : `exit ${exitCode}`));
-        resolve({
-          name,
-          status,
-          value,
-          published: this.published,
-          error: this.killReason ?? error?.message,
-          exitCode,
-          logs: this.logs,
-          final,
-        });
-      });
+    this.outcome = runner.ended.then(async (end) => {
+      this.killReason ??= end.stoppedBy;
+      const status: DomainStatus = this.killReason
+        ? 'killed'
+        : end.outOfMemory !== undefined
+          ? 'out-of-memory'
+          : end.error !== undefined
+            ? 'threw'
+            : returned
+              ? 'returned'
+              : 'exited';
+      const error = this.killReason ?? end.outOfMemory ?? end.error;
+      const final = await release(error ?? (returned ? 'returned' : end.signal ? `signal ${end.signal}` : `exit ${end.exitCode}`));
+      return {
+        name,
+        status,
+        value,
+        published: this.published,
+        error: error ?? (end.signal ? `ended by ${end.signal}` : undefined),
+        exitCode: end.exitCode,
+        ...(end.signal ? { signal: end.signal } : {}),
+        logs: this.logs,
+        final,
+      };
     });
   }
 
@@ -93,24 +123,24 @@ export class DomainHandle {
     const seen = this.logs.find((l) => match.test(l));
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const onMessage = (e: DomainEvent) => {
-        if (e.event === 'log' && match.test(e.message)) done(() => resolve(e.message));
-      };
-      const onExit = () => done(() => reject(new Error(`${this.name} ended before logging ${match}`)));
+      let settled = false;
       const done = (settle: () => void) => {
-        this.worker.off('message', onMessage);
-        this.worker.off('exit', onExit);
+        if (settled) return;
+        settled = true;
+        unsubscribe();
         settle();
       };
-      this.worker.on('message', onMessage);
-      this.worker.once('exit', onExit);
+      const unsubscribe = this.runner.onEvent((e) => {
+        if (e.event === 'log' && match.test(e.message)) done(() => resolve(e.message));
+      });
+      void this.runner.ended.then(() => done(() => reject(new Error(`${this.name} ended before logging ${match}`))));
     });
   }
 
-  /** Stops the domain's worker at once (as a kill signal would). */
+  /** Stops the domain at once (a worker is terminated, a child process gets SIGKILL). */
   async kill(reason = 'killed'): Promise<DomainOutcome> {
     this.killReason ??= reason;
-    await this.worker.terminate();
+    await this.runner.terminate();
     return this.outcome;
   }
 }
@@ -152,26 +182,42 @@ export class Machine {
     });
   }
 
-  /** Starts a domain in its own worker, attached to this machine's kernel. */
+  /** Starts a domain in its own worker (or child process), attached to this machine's kernel. */
   async spawn(spec: DomainSpec): Promise<DomainHandle> {
     if (this.domains.has(spec.name)) throw new Error(`domain ${spec.name} already exists on ${this.name}`);
+    const isolation = spec.isolation ?? 'worker';
+    if (isolation !== 'worker' && isolation !== 'process') throw new Error(`domain ${spec.name}: isolation must be 'worker' or 'process', not ${JSON.stringify(isolation)}`);
+    if (spec.allowFsRead && isolation !== 'process') throw new Error(`domain ${spec.name}: allowFsRead applies to isolation 'process' only (a worker reads what the host can)`);
+    const program = spec.program instanceof URL ? spec.program.href : pathToFileURL(spec.program).href;
+    const init = { name: spec.name, program, args: spec.args ?? null };
+    // A process domain's options are checked before the kernel hears of it.
+    const plan = isolation === 'process' ? planProcessDomain(init, spec.resourceLimits, spec.allowFsRead) : undefined;
     const { port1: kernelEnd, port2: domainEnd } = new MessageChannel();
     const signal = new SharedArrayBuffer(4);
     await this.control({ op: 'attach', name: spec.name, port: kernelEnd, signal, limits: spec.limits }, [kernelEnd]);
-    const program = spec.program instanceof URL ? spec.program.href : pathToFileURL(spec.program).href;
-    const workerData: DomainWorkerData = { name: spec.name, program, args: spec.args ?? null, port: domainEnd, signal };
-    const worker = new Worker(fileURLToPath(DOMAIN_RUNTIME_URL), {
-      workerData,
-      transferList: [domainEnd],
-      resourceLimits: spec.resourceLimits,
-      // Domains get no stdin and no environment of the host's.
-      env: {},
-      stdin: false,
-    });
-    const handle = new DomainHandle(spec.name, worker, (reason) =>
+    let runner: DomainRunner;
+    if (plan) runner = new ProcessRunner(plan, domainEnd);
+    else {
+      const workerData: DomainWorkerData = { ...init, port: domainEnd, signal };
+      runner = workerRunner(
+        new Worker(fileURLToPath(DOMAIN_RUNTIME_URL), {
+          workerData,
+          transferList: [domainEnd],
+          resourceLimits: spec.resourceLimits,
+          // Domains get no stdin and no environment of the host's.
+          env: {},
+          stdin: false,
+        }),
+      );
+    }
+    const handle = new DomainHandle(spec.name, runner, (reason) =>
       this.control({ op: 'detach', name: spec.name, reason }).catch(() => undefined) as Promise<DomainStats | undefined>,
     );
     this.domains.set(spec.name, handle);
+    // Once released, the name is free again: a supervisor may start the domain anew.
+    void handle.outcome.then(() => {
+      if (this.domains.get(spec.name) === handle) this.domains.delete(spec.name);
+    });
     return handle;
   }
 
