@@ -1,6 +1,7 @@
 /** The report of a scenario run: what each domain attempted and got, and the verdicts. */
 import type { CallOutcomes, DomainStats, KernelStats } from '@moat/kernel';
 import type { DomainStatus } from './machine.js';
+import type { Timeline } from './timeline.js';
 
 /** One kind of attempt a domain made, and what the kernel answered. */
 export interface Attempt {
@@ -26,7 +27,10 @@ export interface DomainReport {
   malformedFrames: number;
   /** Kernel accounting after the domain ended and was released: must be all zero. */
   final?: DomainStats['accounting'];
+  /** Times its supervisor restarted it. */
   restarts: number;
+  /** Each life's end, in order, when it was restarted. */
+  lives?: { status: DomainStatus; error?: string }[];
 }
 
 export interface Verdict {
@@ -47,6 +51,8 @@ export interface ScenarioReport {
   links?: { name: string; faults: object; stats: Record<string, number> }[];
   /** pcap files written during the run. */
   captures?: string[];
+  /** The run's event trace, when it was recorded. */
+  timeline?: Timeline;
   verdicts: Verdict[];
   passed: boolean;
 }
