@@ -1,0 +1,140 @@
+/** The built `moat` command as a user runs it: exit codes, output, --help, Ctrl-C. */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { CampaignSummary } from '../src/campaign.js';
+
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const FLAKY = fixture('flaky.mjs');
+
+interface Exit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to its end; `onStderr` sees stderr as it grows and may signal the child. */
+function moat(args: string[], onStderr?: (text: string, child: ReturnType<typeof spawn>) => void): Promise<Exit> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      onStderr?.(stderr, child);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'moat-cli-'));
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+describe('moat campaign', () => {
+  it('--json: exits 1 and prints the summary (and only it; no progress), which --out also writes', async () => {
+    const out = join(dir, 'summary.json');
+    const r = await moat(['campaign', FLAKY, '--first-seed', '5', '--seeds', '4', '--jobs', '2', '--json', '--out', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(1);
+    const s = JSON.parse(r.stdout) as CampaignSummary;
+    expect(s).toMatchObject({ firstSeed: 5, seeds: 4, jobs: 2, runs: 4, passed: 2, failed: 2, failedSeeds: [6, 7], interrupted: false });
+    expect(s.failures).toEqual([
+      { class: 'crash', kind: 'crash', count: 1, seeds: [7] },
+      { class: 'seed is not a multiple of 3', kind: 'verdict', count: 1, seeds: [6] },
+    ]);
+    expect(s.failing.map((f) => f.replay)).toEqual([`moat replay ${FLAKY} --seed 6`, `moat replay ${FLAKY} --seed 7`]);
+    expect(JSON.parse(await readFile(out, 'utf8'))).toEqual(s);
+  });
+
+  it('text: the summary on stdout, progress lines on stderr (not a terminal); exit 0 when every seed passes', async () => {
+    const [ok, bad] = await Promise.all([
+      moat(['campaign', FLAKY, '--seeds', '2', '--jobs', '1']),
+      moat(['campaign', FLAKY, '--first-seed', '2', '--seeds', '2', '--jobs', '2']),
+    ]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('2 runs: 2 passed, 0 failed');
+    expect(ok.stdout).toMatch(/Wall time [\d.]+ s, [\d.]+ scenarios\/s/);
+    expect(ok.stdout).toContain('Every seed passes.');
+    expect(ok.stderr).toMatch(/2\/2 done, 0 failed/);
+    expect(ok.stderr).not.toContain('\r');
+
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/seed is not a multiple of 3\s+1\s+seed 3\n/);
+    expect(bad.stdout).toContain(`moat replay ${FLAKY} --seed 3  # seed is not a multiple of 3: seed 3 % 3 = 0`);
+  });
+
+  it('Ctrl-C cancels queued seeds, a second one terminates the running seed, and the partial summary is printed', async () => {
+    let interrupts = 0;
+    const r = await moat(['campaign', FLAKY, '--first-seed', '11', '--seeds', '3', '--jobs', '1'], (text, child) => {
+      // Once after the header (the handler is installed by then), once more if a seed was already running.
+      if ((interrupts === 0 && text.includes('Ctrl-C stops it')) || (interrupts === 1 && text.includes('Ctrl-C again'))) {
+        interrupts++;
+        child.kill('SIGINT');
+      }
+    });
+    expect(r.code).toBe(130);
+    expect(r.stdout).toContain('0 runs: 0 passed, 0 failed (interrupted: 3 seeds not run)');
+  });
+
+  it('exits 2 with a message naming what is wrong', async () => {
+    // Every message of the resolver is covered in resolve-scenario.test.ts; here, that each kind of error exits 2.
+    const cases: [string[], RegExp][] = [
+      [['campaign', FLAKY], /required option '--seeds <n>' not specified/],
+      [['campaign', FLAKY, '--seeds', '0'], /option '--seeds <n>' argument '0' is invalid\. expected an integer >= 1/],
+      [['campaign', fixture('no-run.mjs'), '--seeds', '2'], /scenario module .*no-run\.mjs: default export has no run\(\) function/],
+      [['replay', FLAKY], /required option '--seed <n>' not specified/],
+      [['run', 'nope'], /moat: no scenario named 'nope'; known: ota-isolation, ota-udp/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => moat(args)));
+    results.forEach((r, i) => {
+      expect(r.code, cases[i]![0].join(' ')).toBe(2);
+      expect(r.stderr).toMatch(cases[i]![1]);
+    });
+  });
+});
+
+describe('moat replay and run', () => {
+  it('replays one seed: its report, its event log hash, and the exit code of its verdicts', async () => {
+    const hash = (seed: number) => createHash('sha256').update(`flaky ${seed}`).digest('hex').slice(0, 16);
+    const [fail, json, thrown, run] = await Promise.all([
+      moat(['replay', FLAKY, '--seed', '3']),
+      moat(['replay', FLAKY, '--seed', '4', '--json']),
+      moat(['replay', FLAKY, '--seed', '7']),
+      moat(['run', FLAKY, '--seed', '4']),
+    ]);
+    expect(fail.code).toBe(1);
+    expect(fail.stdout).toContain('FAIL  seed is not a multiple of 3: seed 3 % 3 = 0');
+    expect(fail.stdout.trimEnd().endsWith(`event log hash: ${hash(3)}`)).toBe(true);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ scenario: 'flaky', seed: 4, passed: true, timeline: { hash: hash(4) } });
+    // The run itself threw: no report exists.
+    expect(thrown.code).toBe(2);
+    expect(thrown.stderr).toContain('flaky: seed 7 throws');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`event log hash: ${hash(4)}`);
+  });
+});
+
+describe('--help', () => {
+  it('describes every command with its arguments, defaults and an example', async () => {
+    const [top, list, run, replay, campaign] = await Promise.all([[], ['list'], ['run'], ['replay'], ['campaign']].map((c) => moat([...c, '--help'])));
+    for (const r of [top, list, run, replay, campaign]) {
+      expect(r!.code).toBe(0);
+      expect(r!.stdout).toMatch(/Examples?:\n {2}\$ moat /);
+    }
+    expect(top!.stdout).toMatch(/campaign \[options\] <scenario>/);
+    expect(run!.stdout).toContain('--seed <n>');
+    expect(run!.stdout).toContain('(default: 1)');
+    expect(replay!.stdout).toContain('the seed to replay (required)');
+    expect(campaign!.stdout).toMatch(/--timeout-ms <ms>[\s\S]*\(default: 120000\)/);
+    expect(campaign!.stdout).toMatch(/--first-seed <s>[\s\S]*\(default: 1\)/);
+    expect(campaign!.stdout).toMatch(/path of a \.js\/\.mjs\s+module/);
+  });
+});
