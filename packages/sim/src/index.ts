@@ -10,3 +10,4 @@ export { PERMISSION_FLAG, type ProcessPermissions } from './process-permissions.
 export { PROCESS_EVENT_LIMIT, PROCESS_REPLY_BACKLOG_LIMIT } from './process-domain.js';
 export * from './scenario.js';
 export { runScenario, domainReport } from './scenario-runner.js';
+export { hostGuard } from './host-guard.js';

@@ -13,6 +13,7 @@ import { DOMAIN_RUNTIME_URL, type DomainWorkerData } from '@moat/libc';
 import { workerRunner, type DomainRunner, type Isolation } from './domain-runner.js';
 import { planProcessDomain, ProcessRunner } from './process-domain.js';
 import type { ProcessPermissions } from './process-permissions.js';
+import { guardHostInspector } from './host-guard.js';
 
 type DistributiveOmit<T, K extends keyof any> = T extends unknown ? Omit<T, K> : never;
 
@@ -160,6 +161,7 @@ export class Machine {
   private kernelError: Error | undefined;
 
   constructor(options: MachineOptions = {}) {
+    guardHostInspector();
     this.name = options.name ?? 'machine';
     const { name: _name, ...kernelOptions } = options;
     const workerData: KernelWorkerData = { ...kernelOptions, machineName: this.name };
