@@ -61,6 +61,8 @@ interface RunOptions {
   json?: boolean;
   out?: string;
   capture?: string;
+  trace?: string;
+  html?: string;
 }
 
 /** run and replay: one seed of one scenario, its report printed (and written), the exit code from its verdicts. */
@@ -70,6 +72,11 @@ async function runOne(arg: string, opts: RunOptions): Promise<void> {
   const report: ScenarioReport = await entry.run({ seed: opts.seed, captureDir: opts.capture && resolve(opts.capture) });
   const json = JSON.stringify(report, null, 2);
   if (opts.out) await writeFile(opts.out, json + '\n');
+  if (opts.trace || opts.html) {
+    const { toChromeTrace, renderHtmlReport } = await import('@moat/sim');
+    if (opts.trace) await writeFile(opts.trace, JSON.stringify(toChromeTrace(report)) + '\n');
+    if (opts.html) await writeFile(opts.html, renderHtmlReport(report));
+  }
   if (opts.json) console.log(json);
   else {
     const hash = timelineHash(report);
@@ -172,7 +179,9 @@ const reportOptions = (cmd: Command) =>
   cmd
     .option('--json', 'print the report as JSON instead of text')
     .option('--out <file>', 'also write the JSON report to this file')
-    .option('--capture <dir>', 'write a pcap file per interface of each machine into this folder');
+    .option('--capture <dir>', 'write a pcap file per interface of each machine into this folder')
+    .option('--trace <file>', 'write the event trace in Chrome trace format (open it in ui.perfetto.dev)')
+    .option('--html <file>', 'write a self-contained HTML report (verdicts, domains, timelines, TCP transitions)');
 
 reportOptions(
   program
@@ -182,7 +191,7 @@ reportOptions(
     .argument('<scenario>', SCENARIO_ARG)
     .option('--seed <n>', 'seed for every random choice of the run', integer(0), 1),
 )
-  .addHelpText('after', example('moat run ota-isolation --seed 3 --capture captures/'))
+  .addHelpText('after', example('moat run ota-isolation --seed 3 --capture captures/', 'moat run ota-isolation --html report.html --trace trace.json'))
   .action((name: string, opts: RunOptions) => runOne(name, opts));
 
 reportOptions(

@@ -122,6 +122,20 @@ describe('moat replay and run', () => {
   });
 });
 
+describe('report files', () => {
+  it('run --trace and --html write the Chrome trace and the HTML report of the run', async () => {
+    const trace = join(dir, 'trace.json');
+    const html = join(dir, 'report.html');
+    const r = await moat(['run', FLAKY, '--seed', '4', '--trace', trace, '--html', html]);
+    expect(r.code).toBe(0);
+    const parsed = JSON.parse(await readFile(trace, 'utf8')) as { traceEvents: { ph: string }[] };
+    expect(parsed.traceEvents.some((e) => e.ph === 'M')).toBe(true);
+    const page = await readFile(html, 'utf8');
+    expect(page.startsWith('<!doctype html>') || page.startsWith('<!DOCTYPE html>')).toBe(true);
+    expect(page).toContain('flaky');
+  });
+});
+
 describe('--help', () => {
   it('describes every command with its arguments, defaults and an example', async () => {
     const [top, list, run, replay, campaign] = await Promise.all([[], ['list'], ['run'], ['replay'], ['campaign']].map((c) => moat([...c, '--help'])));
