@@ -62,3 +62,19 @@ export const RIGHTS_ALL = Rights.READ | Rights.WRITE | Rights.CONTROL | Rights.G
 
 /** Largest UDP payload an IPv4 datagram can carry: 65535 - 20 (IP) - 8 (UDP). */
 export const UDP_MAX_PAYLOAD = 65507;
+
+/**
+ * The errno field of a reply that delivers an injected fault instead of a
+ * result (as a signal is delivered on return from a system call). No errno is
+ * negative. The result is a `FaultDelivery`.
+ */
+export const FAULT_ERRNO = -1;
+
+/** What a domain does when a fault is delivered to it (see docs/writing-scenarios.md). */
+export type DomainFaultKind = 'throw' | 'exit' | 'hang' | 'oom';
+
+export interface FaultDelivery {
+  fault: DomainFaultKind;
+  /** Why, for the domain's error and the report (e.g. 'fault: throw at syscall 100'). */
+  detail: string;
+}

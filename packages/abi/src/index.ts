@@ -3,3 +3,5 @@ export * from './constants.js';
 export * from './syscalls.js';
 export * from './codec.js';
 export * from './validate.js';
+export * from './rng.js';
+export * from './fuzz.js';

@@ -72,7 +72,8 @@ export const SYSCALLS = {
   recvfrom: {
     no: 5,
     args: Type.Tuple([Handle, Type.Integer({ title: 'maxlen', minimum: 0, maximum: 0x7fffffff }), Int('flags')]),
-    errors: [...HANDLE_ERRORS, 'EAGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNREFUSED', 'ECONNRESET', 'ENOTCONN', 'ETIMEDOUT'],
+    // EPIPE: a stream reset by its peer after the peer's FIN (CLOSE-WAIT), reported once, as Linux does.
+    errors: [...HANDLE_ERRORS, 'EAGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNREFUSED', 'ECONNRESET', 'ENOTCONN', 'ETIMEDOUT', 'EPIPE'],
   },
   close: { no: 6, args: Type.Tuple([Handle]), errors: ['EBADF'] },
   getsockname: { no: 7, args: Type.Tuple([Handle]), errors: [...HANDLE_ERRORS] },

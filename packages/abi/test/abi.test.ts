@@ -8,6 +8,7 @@ import {
   encodeRequest,
   Errno,
   errnoName,
+  MAX_FRAME_BYTES,
   peekCallId,
   strerror,
   SYS,
@@ -79,6 +80,22 @@ describe('codec', () => {
     expect([...(decoded[3] as Uint8Array)]).toEqual([1, 2, 3]);
     expect(decodeFrame(encodeReply(42, 0, [7, 'x']))).toEqual([42, 0, [7, 'x']]);
     expect(decodeFrame(encodeReply(42, Errno.EBADF))).toEqual([42, 9]);
+  });
+
+  it('refuses bytes after the value, at once even when the value is huge', () => {
+    expect(() => decodeFrame(new Uint8Array([0xc0, 0xc0]))).toThrow(/1 bytes after it/);
+    expect(() => decodeFrame(new Uint8Array([0x92, 0x01]))).toThrow();
+    // A 1 MiB sendto with one byte of its length deleted: what follows reads as a vast
+    // nested value and then trailing bytes. msgpackr's unpack spent 0.4-0.8 s on the
+    // JSON of that value for its error message, in the kernel's only thread.
+    const data = new Uint8Array(MAX_FRAME_BYTES - 64).map((_, i) => i & 0xff);
+    const valid = encodeRequest(7, SYS.sendto, [1024, data, 0, null]);
+    const cut = new Uint8Array(valid.length - 1);
+    cut.set(valid.subarray(0, 9));
+    cut.set(valid.subarray(10), 9);
+    const t = performance.now();
+    expect(() => decodeFrame(cut)).toThrow(/bytes after it/);
+    expect(performance.now() - t).toBeLessThan(100);
   });
 
   it.each([1, 127, 128, 255, 256, 65535, 65536, 0xffffffff])('peeks call id %d without decoding', (id) => {
