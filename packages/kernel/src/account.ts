@@ -7,12 +7,18 @@ export interface Limits {
   maxBufferBytes: number;
   /** Requests queued or blocked in the kernel: beyond it, EAGAIN. */
   maxPendingCalls: number;
+  /**
+   * Packet-buffer bytes the pool keeps for this domain alone (invariant 5's
+   * reserved minimum): others exhausting the pool cannot take them.
+   */
+  reservedBufferBytes: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
   maxHandles: 64,
   maxBufferBytes: 4 << 20,
   maxPendingCalls: 256,
+  reservedBufferBytes: 0,
 };
 
 export class Account {
@@ -24,7 +30,15 @@ export class Account {
   streamBytes = 0;
   pendingCalls = 0;
 
+  /** The pool holds this account's reservation (set by BufferPool.reserve). */
+  reserving = false;
+
   constructor(readonly limits: Limits) {}
+
+  /** Reserved bytes the domain has not used yet: the pool keeps them free for it. */
+  get unusedReservation(): number {
+    return this.reserving ? Math.max(0, this.limits.reservedBufferBytes - this.bufferBytes) : 0;
+  }
 
   snapshot() {
     const { handles, sockets, buffers, bufferBytes, streamBytes, pendingCalls } = this;

@@ -17,6 +17,8 @@ export interface PoolStats {
   inUseBuffers: number;
   allocations: number;
   failures: number;
+  /** Free bytes held back for domains' reservations. */
+  reservedBytes: number;
 }
 
 export class BufferPool {
@@ -25,17 +27,41 @@ export class BufferPool {
   private inUseBuffers = 0;
   private allocations = 0;
   private failures = 0;
+  /** The sum of every reserving account's unused reservation: free memory only they may take. */
+  private reservedUnused = 0;
 
   constructor(readonly capacityBytes = 64 << 20) {}
+
+  /**
+   * Sets aside `account`'s reservedBufferBytes for it alone. False when the
+   * pool cannot promise that much beside the reservations it already holds.
+   */
+  reserve(account: Account): boolean {
+    const want = account.limits.reservedBufferBytes;
+    if (account.reserving || want <= 0) return true;
+    if (want > account.limits.maxBufferBytes || this.inUseBytes + this.reservedUnused + want > this.capacityBytes) return false;
+    account.reserving = true;
+    this.reservedUnused += account.unusedReservation;
+    return true;
+  }
+
+  /** Gives an account's reservation back (its domain is gone). */
+  unreserve(account: Account): void {
+    if (!account.reserving) return;
+    this.reservedUnused -= account.unusedReservation;
+    account.reserving = false;
+  }
 
   /** A buffer of exactly `length` bytes charged to `account`, or null (ENOBUFS). */
   allocate(length: number, account: Account): PacketBuffer | null {
     const cls = SIZE_CLASSES.findIndex((size) => size >= length);
     const size = SIZE_CLASSES[cls];
+    // Others' unused reservations are not free to this account; its own are.
+    const ownUnused = account.unusedReservation;
     if (
       size === undefined ||
       account.bufferBytes + size > account.limits.maxBufferBytes ||
-      this.inUseBytes + size > this.capacityBytes
+      this.inUseBytes + size + this.reservedUnused - ownUnused > this.capacityBytes
     ) {
       this.failures++;
       return null;
@@ -46,6 +72,7 @@ export class BufferPool {
     this.allocations++;
     account.buffers++;
     account.bufferBytes += size;
+    this.reservedUnused += account.unusedReservation - ownUnused;
     const bytes = block.subarray(0, length);
     let released = false;
     return {
@@ -56,8 +83,10 @@ export class BufferPool {
         bytes.fill(0);
         this.inUseBytes -= size;
         this.inUseBuffers--;
+        const before = account.unusedReservation;
         account.buffers--;
         account.bufferBytes -= size;
+        this.reservedUnused += account.unusedReservation - before;
         if (this.free[cls]!.length < FREE_LIST_MAX) this.free[cls]!.push(block);
       },
     };
@@ -69,7 +98,7 @@ export class BufferPool {
   }
 
   stats(): PoolStats {
-    const { capacityBytes, inUseBytes, inUseBuffers, allocations, failures } = this;
-    return { capacityBytes, inUseBytes, inUseBuffers, allocations, failures };
+    const { capacityBytes, inUseBytes, inUseBuffers, allocations, failures, reservedUnused } = this;
+    return { capacityBytes, inUseBytes, inUseBuffers, allocations, failures, reservedBytes: reservedUnused };
   }
 }

@@ -4,6 +4,7 @@ import type { LinkFaults } from '@moat/netstack';
 import type { Limits } from './account.js';
 import type { UdpWireConfig } from './drivers/udp-wire.js';
 import type { InterfaceSpec } from './kernel.js';
+import type { RecordedTimeline } from './recorder.js';
 
 export interface KernelWorkerData {
   machineName?: string;
@@ -12,6 +13,25 @@ export interface KernelWorkerData {
   interfaces?: InterfaceSpec[];
   gateway?: string;
   captureDir?: string;
+  /** Record the event trace (default off: KernelOptions.trace says why). */
+  trace?: boolean;
+  /** Most events the trace keeps (default 100,000). */
+  traceEvents?: number;
+  /** Also trace every frame on every interface. */
+  tracePackets?: boolean;
+}
+
+/** The `timeline` op's answer. */
+export interface KernelTimeline extends RecordedTimeline {
+  /**
+   * When the events' time zero was, in milliseconds since the epoch:
+   * performance.timeOrigin + performance.now() in the kernel's worker, which
+   * every thread of the process reads on the same base, so the host can put
+   * several kernels on one clock.
+   */
+  startedAtEpochMs: number;
+  /** Whether this kernel records at all. */
+  recording: boolean;
 }
 
 /** How an interface is wired: to another kernel by a simulated link, or to a real peer by UDP datagrams. */
@@ -24,6 +44,7 @@ export type ControlRequest =
   | { id: number; op: 'detach'; name: string; reason: string }
   | { id: number; op: 'wire'; iface: string; wire: WireSpec }
   | { id: number; op: 'stats' }
+  | { id: number; op: 'timeline' }
   | { id: number; op: 'shutdown' };
 
 export type ControlReply =

@@ -6,6 +6,7 @@ export * from './handle-table.js';
 export * from './kernel.js';
 export * from './ksocket.js';
 export * from './outcome.js';
+export * from './recorder.js';
 
 /** The file to start a kernel worker from. */
 export const KERNEL_WORKER_URL = new URL('./worker.js', import.meta.url);

@@ -6,7 +6,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Kernel } from './kernel.js';
 import { SimWire } from './drivers/sim-wire.js';
 import { UdpWire } from './drivers/udp-wire.js';
-import type { ControlReply, ControlRequest, KernelWorkerData } from './control.js';
+import type { ControlReply, ControlRequest, KernelTimeline, KernelWorkerData } from './control.js';
 
 if (!parentPort) throw new Error('@moat/kernel/worker must run in a worker thread');
 const host = parentPort;
@@ -18,6 +18,9 @@ const kernel = new Kernel({
   interfaces: config.interfaces,
   gateway: config.gateway,
   captureDir: config.captureDir,
+  trace: config.trace,
+  traceEvents: config.traceEvents,
+  tracePackets: config.tracePackets,
   onOops: (domain, reason) => host.postMessage({ event: 'oops', domain, reason } satisfies ControlReply),
 });
 const ports = new Map<string, MessagePort>();
@@ -42,6 +45,9 @@ host.on('message', async (req: ControlRequest) => {
         return answer(req.id, true);
       }
       case 'detach': {
+        // The host's account of how the domain ended: the kernel has often released
+        // it already, when its channel closed, and its own 'detach' says only that.
+        kernel.recorder?.lifecycle(req.name, 'exit', { reason: req.reason });
         const stats = kernel.detach(req.name, req.reason);
         ports.get(req.name)?.close();
         ports.delete(req.name);
@@ -57,6 +63,11 @@ host.on('message', async (req: ControlRequest) => {
       }
       case 'stats':
         return answer(req.id, kernel.stats());
+      case 'timeline': {
+        // The kernel's clock here is this worker's performance.now().
+        const startedAt = kernel.recorder?.startedAt ?? 0;
+        return answer(req.id, { ...kernel.timeline(), startedAtEpochMs: performance.timeOrigin + startedAt, recording: !!kernel.recorder } satisfies KernelTimeline);
+      }
       case 'shutdown':
         kernel.shutdown();
         for (const port of ports.values()) port.close();

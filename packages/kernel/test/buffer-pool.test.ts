@@ -51,3 +51,39 @@ describe('BufferPool', () => {
     expect(() => buf.release()).toThrow(/twice/);
   });
 });
+
+describe('BufferPool reservations (a reserved minimum, invariant 5)', () => {
+  const reserving = (reservedBufferBytes: number) => new Account({ ...DEFAULT_LIMITS, maxBufferBytes: 1 << 20, reservedBufferBytes });
+
+  it('keeps a reserved minimum free for its domain when a neighbour exhausts the pool', () => {
+    const pool = new BufferPool(64 * 1024);
+    const ota = reserving(16 * 1024);
+    expect(pool.reserve(ota)).toBe(true);
+    const greedy = account();
+    const taken = [];
+    for (let b = pool.allocate(2000, greedy); b; b = pool.allocate(2000, greedy)) taken.push(b);
+    expect(greedy.bufferBytes).toBe(48 * 1024); // everything but the reservation
+    expect(pool.stats().reservedBytes).toBe(16 * 1024);
+    const mine = [];
+    for (let b = pool.allocate(2000, ota); b; b = pool.allocate(2000, ota)) mine.push(b);
+    expect(ota.bufferBytes).toBe(16 * 1024); // the whole reservation, and nothing of the neighbour's
+    expect(pool.stats().reservedBytes).toBe(0);
+    // Giving back makes the room reserved again, not free for the neighbour.
+    mine.pop()!.release();
+    expect(pool.allocate(2000, greedy)).toBeNull();
+    expect(pool.allocate(2000, ota)).not.toBeNull();
+    for (const b of [...taken, ...mine]) b.release();
+  });
+
+  it('refuses a reservation the pool cannot promise, and frees it when the domain goes', () => {
+    const pool = new BufferPool(64 * 1024);
+    const a = reserving(40 * 1024);
+    const b = reserving(40 * 1024);
+    expect(pool.reserve(a)).toBe(true);
+    expect(pool.reserve(b)).toBe(false);
+    pool.unreserve(a);
+    expect(pool.stats().reservedBytes).toBe(0);
+    expect(pool.reserve(b)).toBe(true);
+    pool.unreserve(b);
+  });
+});

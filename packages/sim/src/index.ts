@@ -11,3 +11,4 @@ export { PROCESS_EVENT_LIMIT, PROCESS_REPLY_BACKLOG_LIMIT } from './process-doma
 export * from './scenario.js';
 export { runScenario, domainReport } from './scenario-runner.js';
 export { hostGuard } from './host-guard.js';
+export { collectTimeline, timelineHash } from './collect-timeline.js';

@@ -8,7 +8,7 @@
  */
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { KERNEL_WORKER_URL, type WireSpec, type ControlReply, type ControlRequest, type DomainStats, type KernelStats, type KernelWorkerData, type Limits } from '@moat/kernel';
+import { KERNEL_WORKER_URL, type WireSpec, type ControlReply, type ControlRequest, type DomainStats, type KernelStats, type KernelTimeline, type KernelWorkerData, type Limits } from '@moat/kernel';
 import { DOMAIN_RUNTIME_URL, type DomainWorkerData } from '@moat/libc';
 import { workerRunner, type DomainRunner, type Isolation } from './domain-runner.js';
 import { planProcessDomain, ProcessRunner } from './process-domain.js';
@@ -230,6 +230,11 @@ export class Machine {
 
   stats(): Promise<KernelStats> {
     return this.control({ op: 'stats' }) as Promise<KernelStats>;
+  }
+
+  /** The kernel's event trace so far; empty unless the machine was made with `trace: true` (collectTimeline merges machines'). */
+  timeline(): Promise<KernelTimeline> {
+    return this.control({ op: 'timeline' }) as Promise<KernelTimeline>;
   }
 
   /** Kills every domain still running and stops the kernel worker. */

@@ -22,7 +22,7 @@ export interface Timeline {
   events: TimelineEvent[];
   /** Events dropped because the recorder's bound was reached. */
   dropped: number;
-  /** SHA-256 (hex) over the run's ordered event log, for replay: equal seeds must give equal hashes. */
+  /** SHA-256 (hex) over the run's ordered event log, for replay: equal only for runs whose event order is itself deterministic (see docs/architecture.md, "The event trace"). */
   hash?: string;
 }
 

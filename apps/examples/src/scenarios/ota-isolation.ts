@@ -5,7 +5,7 @@
  * per domain what it attempted and got back, and judges the run.
  */
 import type { LinkFaults } from '@moat/netstack';
-import { Network, tallyCalls, type Attempt, type DomainOutcome, type DomainReport, type Machine, type ScenarioReport, type Verdict } from '@moat/sim';
+import { collectTimeline, Network, tallyCalls, type Attempt, type DomainOutcome, type DomainReport, type Machine, type ScenarioReport, type Verdict } from '@moat/sim';
 import type { OtaArgs } from '../programs/ota.js';
 import type { OtaTcpArgs } from '../programs/ota-tcp.js';
 import type { UpdateServerTcpArgs } from '../programs/update-server-tcp.js';
@@ -74,11 +74,15 @@ export async function runOtaIsolation(options: OtaIsolationOptions = {}): Promis
     name: 'device',
     interfaces: [{ name: 'eth0', addr: '10.0.0.1/24', mac: '02:00:00:00:00:01' }],
     captureDir: o.captureDir,
+    trace: true,
+    tracePackets: true,
   });
   const serverMachine = net.machine({
     name: 'server',
     interfaces: [{ name: 'eth0', addr: '10.0.0.2/24', mac: '02:00:00:00:00:02' }],
     captureDir: o.captureDir,
+    trace: true,
+    tracePackets: true,
   });
   try {
     await net.link({ machine: device, iface: 'eth0' }, { machine: serverMachine, iface: 'eth0' }, o.link);
@@ -153,6 +157,7 @@ export async function runOtaIsolation(options: OtaIsolationOptions = {}): Promis
         { name: 'server.eth0 -> device.eth0', faults: o.link, stats: serverKernel.interfaces[0]?.wire ?? {} },
       ],
       captures: [...kernel.interfaces, ...serverKernel.interfaces].flatMap((i) => (i.capture ? [i.capture.path] : [])),
+      timeline: await collectTimeline([device, serverMachine], performance.timeOrigin + started),
       verdicts,
       passed: verdicts.every((v) => v.pass),
     };

@@ -29,11 +29,14 @@ export class PcapFile {
   }
 }
 
-/** Wraps an IP-medium device (loopback) so every packet it is given is captured once. */
-export class CapturedDevice implements Device {
+/**
+ * Wraps an IP-medium device (loopback) so that `tap` sees every packet it is
+ * given, once: a capture file, the event recorder, or both.
+ */
+export class TappedDevice implements Device {
   constructor(
     private readonly inner: Device,
-    private readonly file: PcapFile,
+    private readonly tap: (frame: Uint8Array) => void,
   ) {}
 
   get medium() {
@@ -45,7 +48,7 @@ export class CapturedDevice implements Device {
   }
 
   transmit(frame: PacketBuffer): boolean {
-    this.file.write(frame.bytes);
+    this.tap(frame.bytes);
     return this.inner.transmit(frame);
   }
 

@@ -99,6 +99,15 @@ export interface TcpConnectionStats {
 const MEta = new Map<string, TcpTransitionMeta>();
 for (const [from, event, to, meta] of tcpTransitionTable()) MEta.set(`${from}|${event}|${to}`, meta);
 
+/** One control transition a connection took. */
+export interface TcpTransitionRecord {
+  from: TcpState;
+  event: TcpEventType;
+  to: TcpState;
+}
+
+export type TcpTransitionObserver = (conn: TcpConnection, transition: TcpTransitionRecord) => void;
+
 /** The largest window a scaled window field can say (RFC 7323 2.3: shift at most 14). */
 const MAX_WINDOW_SHIFT = 14;
 
@@ -122,7 +131,9 @@ export class TcpConnection {
   /** Why the connection failed, once it has (ECONNREFUSED, ECONNRESET, ETIMEDOUT, EPIPE). */
   error: TcpError | undefined;
   /** Every control transition taken, for traces and transition coverage. */
-  readonly transitions: { from: TcpState; event: TcpEventType; to: TcpState }[] = [];
+  readonly transitions: TcpTransitionRecord[] = [];
+  /** Told of each control transition as it is taken, so a tracer need not scan `transitions`. */
+  onTransition: TcpTransitionObserver | undefined;
 
   private readonly machine: Actor<typeof tcpConnectionMachine>;
   private readonly config: TcpConfig;
@@ -926,7 +937,9 @@ export class TcpConnection {
     const to = this.state;
     const meta = MEta.get(`${from}|${type}|${to}`);
     if (!meta) return; // the state has no rule for it: ignored, as the RFC says
-    this.transitions.push({ from, event: type, to });
+    const taken = { from, event: type, to };
+    this.transitions.push(taken);
+    this.onTransition?.(this, taken);
     if (meta.error) this.error = meta.error;
     for (const emit of meta.emit) {
       switch (emit) {

@@ -10,7 +10,7 @@ import type { Endpoint } from '../datagram-socket.js';
 import { IPV4_ANY, type Ipv4Address } from '../wire/address.js';
 import type { Ipv4Packet } from '../wire/ipv4.js';
 import { emitTcpHeader, parseTcp, tcpHeaderLength, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpHeader } from '../wire/tcp.js';
-import { TcpConnection, type OutSegment } from './connection.js';
+import { TcpConnection, type OutSegment, type TcpTransitionObserver } from './connection.js';
 import { IsnGenerator } from './isn.js';
 import { seqGt } from './seq.js';
 import { TcpSocket } from './tcp-socket.js';
@@ -47,6 +47,8 @@ export class TcpLayer {
   /** Listener connections by the listener they belong to, to promote them when established. */
   private readonly listenerOf = new Map<TcpConnection, TcpSocket>();
   private readonly isn: IsnGenerator;
+  /** Given to every connection made from now on (before its first transition): a tracer's hook. */
+  onTransition: TcpTransitionObserver | undefined;
 
   constructor(
     private readonly host: TcpHost,
@@ -107,6 +109,7 @@ export class TcpLayer {
     const now = this.host.now();
     const endpoints = { localAddr, localPort: s.local!.port, remoteAddr: remote.addr, remotePort: remote.port };
     const conn = new TcpConnection(endpoints, this.isn.isn(endpoints, now), now, { ...s.config, mss: route.mss });
+    conn.onTransition = this.onTransition;
     s.remote = { ...remote };
     s.conn = conn;
     this.track(k, { conn, allocate: s.allocate });
@@ -186,6 +189,7 @@ export class TcpLayer {
       if (!route) return this.host.counters.add('drop.tcp.noRoute');
       const endpoints = { localAddr: p.dst, localPort: seg.dstPort, remoteAddr: p.src, remotePort: seg.srcPort };
       const conn = new TcpConnection(endpoints, this.isn.isn(endpoints, now), now, { ...listener.config, mss: route.mss });
+      conn.onTransition = this.onTransition;
       conn.accept(seg, now);
       l.pending.add(conn);
       this.listenerOf.set(conn, listener);
