@@ -9,7 +9,7 @@ const base = (): ScenarioDefinition => ({
   description: 'an echo server and its client on one machine',
   machines: [{ name: 'm' }],
   domains: [
-    { name: 'server', machine: 'm', program: program('udp-echo'), args: { port: 7000 }, awaited: false },
+    { name: 'server', machine: 'm', program: program('udp-echo'), args: { port: 7000 }, awaited: false, shutdownMs: 10_000 },
     { name: 'client', machine: 'm', program: program('echo-client'), args: { server: { addr: '127.0.0.1', port: 7000 }, count: 5 }, startAfter: { domain: 'server', log: '^listening' } },
   ],
   timeoutMs: 20_000,

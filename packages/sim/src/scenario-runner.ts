@@ -4,6 +4,7 @@
  * faults, waits for the domains the run is about, and builds the report.
  */
 import type { KernelStats } from '@moat/kernel';
+import { collectTimeline } from './collect-timeline.js';
 import type { DomainHandle, DomainOutcome, Machine } from './machine.js';
 import { Network } from './network.js';
 import type { Attempt, DomainReport, ScenarioReport } from './report.js';
@@ -122,7 +123,8 @@ export async function runScenario(def: ScenarioDefinition, options: RunOptions =
   def.machines.forEach((m, i) => {
     // A MAC left out is a locally administered one, distinct per machine and interface.
     const interfaces = (m.interfaces ?? []).map((x, j) => ({ ...x, mac: x.mac ?? `02:00:00:00:${hex(i + 1)}:${hex(j + 1)}` }));
-    machines.set(m.name, net.machine({ name: m.name, interfaces, gateway: m.gateway, captureDir: options.captureDir }));
+    // Scenario runs record the kernels' event trace, frames included, for the report (its cost: docs/architecture.md).
+    machines.set(m.name, net.machine({ name: m.name, interfaces, gateway: m.gateway, poolBytes: m.poolBytes, captureDir: options.captureDir, trace: true, tracePackets: true }));
   });
   try {
     for (const l of def.links ?? []) {
@@ -153,10 +155,13 @@ export async function runScenario(def: ScenarioDefinition, options: RunOptions =
       timers.sleep(timeoutMs).then(() => (timedOut = timers.live)),
     ]);
     stopping = true;
+    // As an OTP supervisor's shutdown: a domain the run did not wait for gets its shutdownMs to end on its own.
+    if (!timedOut) await Promise.all([...supervisors.values()].map((s) => (s.def.shutdownMs ? Promise.race([s.done, timers.sleep(s.def.shutdownMs)]) : undefined)));
     for (const s of supervisors.values()) s.kill(timedOut ? `scenario timeout after ${timeoutMs} ms` : 'scenario over');
     await Promise.all([...supervisors.values()].map((s) => s.done));
     const kernels: Record<string, KernelStats> = {};
     for (const [name, m] of machines) kernels[name] = await m.stats();
+    const timeline = await collectTimeline([...machines.values()], performance.timeOrigin + started);
     const lives = Object.fromEntries([...supervisors].map(([name, s]) => [name, s.lives]));
     const outcomes = Object.fromEntries([...supervisors].flatMap(([name, s]) => (s.lives.length ? [[name, s.lives.at(-1)!]] : [])));
     const run: ScenarioRun = { seed, outcomes, lives, kernels, timedOut };
@@ -177,6 +182,7 @@ export async function runScenario(def: ScenarioDefinition, options: RunOptions =
       },
       links: linkReports(def, kernels),
       captures: Object.values(kernels).flatMap((k) => k.interfaces.flatMap((i) => (i.capture ? [i.capture.path] : []))),
+      timeline,
       verdicts,
       passed: verdicts.every((v) => v.pass),
     };

@@ -30,6 +30,8 @@ const MachineSchema = Type.Object(
     name: Name,
     interfaces: Type.Optional(Type.Array(InterfaceSchema, { maxItems: 16 })),
     gateway: Type.Optional(Type.String()),
+    /** Bytes of the kernel's packet-buffer pool (default 64 MiB); small, to make exhaustion cheap. */
+    poolBytes: Type.Optional(Type.Integer({ minimum: 65536, maximum: 1 << 30 })),
   },
   { additionalProperties: false },
 );
@@ -85,6 +87,8 @@ const DomainSchema = Type.Object(
     startAfter: Type.Optional(Type.Object({ domain: Name, log: Type.String({ minLength: 1 }) }, { additionalProperties: false })),
     /** Whether the run waits for it to end (default true; false for servers that serve until the run ends). */
     awaited: Type.Optional(Type.Boolean()),
+    /** When the run is over, how long it may still take to end on its own before it is killed (default 0). */
+    shutdownMs: Type.Optional(Ms),
   },
   { additionalProperties: false },
 );
