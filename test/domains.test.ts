@@ -34,7 +34,7 @@ describe('the syscall channel from a real domain worker', () => {
       envKeys: [],
       workerDataKeys: ['args', 'name', 'port', 'program', 'signal'],
     });
-    expect(out.final?.accounting).toEqual({ handles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 });
+    expect(out.final?.accounting).toEqual({ handles: 0, grantedHandles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 });
   });
 });
 
@@ -58,7 +58,7 @@ describe('containment: a domain dies, the kernel releases all it held, peers see
     if (how !== 'trigger') await victim.kill('watchdog');
     const out = await victim.outcome;
     expect(out.status, out.error).toBe(status);
-    expect(out.final?.accounting).toEqual({ handles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 });
+    expect(out.final?.accounting).toEqual({ handles: 0, grantedHandles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 });
     const r = await reader.outcome;
     expect(r.value).toEqual({ drained: 4, ended: 'ECONNRESET', after: 'EBADF' });
     const stats = await m.stats();

@@ -17,11 +17,8 @@ const resolve = createRequire(import.meta.url).resolve;
 const FUZZER = resolve('@moat/examples/programs/fuzzer');
 const fixture = (name: string) => new URL(`./fixtures/programs/${name}.mjs`, import.meta.url);
 
-/**
- * Every kind but one: a coercion trap as the syscall number kills the kernel
- * worker today (see the it.fails below). Put it back when that is fixed.
- */
-const KINDS = FUZZ_KINDS.filter((k) => k !== 'shape.coercionTrap');
+/** Every kind the fuzzer knows. */
+const KINDS = FUZZ_KINDS;
 const SEEDS = [1, 2, 3];
 const FRAMES = 2000;
 
@@ -137,16 +134,15 @@ describe('the syscall fuzzer against a real kernel', () => {
   });
 
   /**
-   * KERNEL BUG found by the fuzzer (not fixed here: the kernel is being
-   * changed by someone else). Kernel.serve names the ENOSYS counter with
-   * String(sysno) outside its try/catch, so a syscall number that decodes
-   * to a map whose toString is not a function throws out of drain() and
-   * kills the kernel worker, and every domain of the machine with it.
-   * Minimal frame, 13 bytes: 92 01 81 a8 't' 'o' 'S' 't' 'r' 'i' 'n' 'g' 01,
-   * that is [1, {toString: 1}]. Remove .fails (and put the kind back in
-   * KINDS) once serve no longer stringifies unvalidated values.
+   * Found by the fuzzer, now fixed: Kernel.serve named the ENOSYS counter
+   * with String(sysno), so a syscall number that decodes to a map whose
+   * toString is not a function threw out of drain() and killed the kernel
+   * worker, and every domain of the machine with it. Minimal frame, 13
+   * bytes: 92 01 81 a8 't' 'o' 'S' 't' 'r' 'i' 'n' 'g' 01, that is
+   * [1, {toString: 1}]. Unknown numbers now share one counter, and serve
+   * runs guarded.
    */
-  it.fails('survives coercion traps as call id and syscall number', async () => {
+  it('survives coercion traps as call id and syscall number', async () => {
     const m = (machine = new Machine({ name: 'trapped' }));
     const f = await m.spawn({ name: 'fuzzer', program: FUZZER, args: { seed: 1, frames: 50, kinds: ['shape.coercionTrap'] } satisfies FuzzerArgs });
     // A dead kernel never answers: the fuzzer would wait for ever, so watch the kernel too.
@@ -191,15 +187,13 @@ function kernelWith(...names: string[]) {
 
 describe('kernel findings of the fuzzer', () => {
   /**
-   * KERNEL BUG (invariant 5): grant() puts an entry into the target's handle
-   * table with no consent and no limit per granter, so one domain can spend
-   * another's whole handle quota by granting it one socket 64 times; the
-   * victim's next socket() is EMFILE. The fuzzer's grants that succeed put
-   * entries into the bystander's table above in just this way; 64 of them
-   * would exhaust it. Remove .fails once a grant is charged to the granter,
-   * bounded, or accepted by the grantee.
+   * Found by the fuzzer, now fixed (invariant 5): grant() put an entry into
+   * the target's handle table charged to the target, so one domain could
+   * spend another's whole handle quota by granting it one socket 64 times; the
+   * victim's next socket() was EMFILE. A grant now counts against the
+   * granter's quota and never takes a slot the grantee needs for its own.
    */
-  it.fails("cannot spend another domain's handle quota by granting into it", async () => {
+  it("cannot spend another domain's handle quota by granting into it", async () => {
     const { kernel, domains: [attacker, victim] } = kernelWith('attacker', 'victim');
     try {
       const [, , h] = await attacker!.call(SYS.socket, AF_INET, SOCK_DGRAM, 0);
@@ -212,15 +206,15 @@ describe('kernel findings of the fuzzer', () => {
   });
 
   /**
-   * KERNEL BUG (invariant 7): fair serving counts frames, not their cost.
-   * A frame of up to 1 MiB that decodes to a million-element array takes the
-   * kernel's only thread tens of milliseconds before the schema refuses it;
-   * a domain that keeps 16 of them queued (its share of a turn) makes every
-   * other domain wait about half a second per turn for a null call. The
-   * fuzzer's own judge showed the cost of such frames. Remove .fails once a
-   * turn is bounded by bytes (or time) as well as by frames.
+   * Found by the fuzzer, now fixed (invariant 7): fair serving counted
+   * frames, not their cost. A frame of up to 1 MiB that decodes to a
+   * million-element array took the kernel's only thread tens of milliseconds
+   * before the schema refused it; 16 of them queued (a turn's share) made
+   * every other domain wait about half a second for a null call. A frame
+   * that declares more items than any request has is now refused unread,
+   * and a turn is bounded by bytes as well as frames (deficit round robin).
    */
-  it.fails('answers a quiet domain promptly while another floods it with large frames', async () => {
+  it('answers a quiet domain promptly while another floods it with large frames', async () => {
     const { kernel, domains: [flooder, quiet] } = kernelWith('flooder', 'quiet');
     try {
       // [id, 0 (null), then about a million nils]: valid msgpack, refused by the schema after decoding.
@@ -239,14 +233,28 @@ describe('kernel findings of the fuzzer', () => {
     }
   });
 
+  it('answers a quiet domain promptly while another floods it with large frames the kernel must decode', async () => {
+    const { kernel, domains: [flooder, quiet] } = kernelWith('flooder', 'quiet');
+    try {
+      // [id, 0 (null), [150,000 short strings]]: three items, so decoded (about 15 ms each here) before the
+      // schema refuses it; its cost is charged by its bytes (about 730 KB).
+      const strings = Array.from({ length: 150_000 }, (_, i) => `a${i % 1000}`);
+      const heavy = (id: number) => encodeRequest(id, SYS.null, [strings]);
+      for (let i = 0; i < 16; i++) flooder!.submit(heavy(1000 + i));
+      const { reply, ms } = await quiet!.timed(encodeRequest(1, SYS.null, []));
+      expect(reply[1]).toBe(0);
+      expect(ms).toBeLessThan(100);
+    } finally {
+      kernel.shutdown();
+    }
+  });
+
   /**
-   * KERNEL BUG (invariant 5, kernel memory not charged to anyone): every
-   * distinct unknown syscall number adds a counter `sys<first 12 chars>` to
-   * the domain's call table, without bound; a domain grows the kernel's heap
-   * (and every stats reply) at will, and a departed domain's table is kept.
-   * Remove .fails once unknown numbers share one counter.
+   * Found by the fuzzer, now fixed (invariant 5, kernel memory charged to
+   * no one): every distinct unknown syscall number added a counter to the
+   * domain's call table, without bound. They now share one.
    */
-  it.fails('keeps the call table of a domain that sends unknown syscall numbers bounded', async () => {
+  it('keeps the call table of a domain that sends unknown syscall numbers bounded', async () => {
     const { kernel, domains: [noisy] } = kernelWith('noisy');
     try {
       // In batches within the pending-call share, so each is served rather than refused EAGAIN.

@@ -124,7 +124,7 @@ function fixtureTimeline(): TimelineEvent[] {
 
 function fixtureReport(): ScenarioReport {
   const events = fixtureTimeline();
-  const zero = { handles: 0, sockets: 0, buffers: 0, bufferBytes: 0, pendingCalls: 0, streamBytes: 0 };
+  const zero = { handles: 0, grantedHandles: 0, sockets: 0, buffers: 0, bufferBytes: 0, pendingCalls: 0, streamBytes: 0 };
   return {
     scenario: 'ota-isolation',
     description: 'An OTA updater downloads firmware over TCP across a lossy link while a hostile third-party library attacks its sockets.',

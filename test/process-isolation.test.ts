@@ -11,7 +11,7 @@ import { Errno } from '@moat/abi';
 import { Machine, PERMISSION_FLAG, type Isolation } from '@moat/sim';
 
 const program = (name: string) => new URL(`./fixtures/programs/${name}.mjs`, import.meta.url);
-const RELEASED = { handles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 };
+const RELEASED = { handles: 0, grantedHandles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 };
 let machine: Machine | undefined;
 afterEach(async () => {
   await machine?.shutdown();

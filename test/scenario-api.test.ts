@@ -80,7 +80,7 @@ describe('running a declared scenario', () => {
     const crashy = report.domains[0]!;
     expect(crashy.restarts).toBe(2);
     expect(crashy.lives?.map((l) => l.status)).toEqual(['threw', 'threw', 'threw']);
-    expect(crashy.final).toEqual({ handles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 });
+    expect(crashy.final).toEqual({ handles: 0, grantedHandles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 });
     expect(report.passed).toBe(true);
   });
 

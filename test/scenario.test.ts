@@ -24,7 +24,7 @@ describe('ota-isolation', () => {
     expect(attempts['bind the OTA port']!.outcomes).toEqual({ EADDRINUSE: 3 });
     expect(attempts['malformed frames']!.outcomes.OK).toBeUndefined();
     expect(attempts['read beyond a reply']!.outcomes).toEqual({ exact: attempts['malformed frames']!.tries });
-    expect(byName['third-party']!.final).toEqual({ handles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 });
+    expect(byName['third-party']!.final).toEqual({ handles: 0, grantedHandles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 });
     expect(report.kernel.leaks).toEqual([]);
     // The image crossed a lossy link: frames were lost and the OTA asked again.
     const [up, down] = report.links!;

@@ -52,6 +52,21 @@ export function decodeFrame(frame: Uint8Array): unknown {
 export type Reply = [callId: number, errno: number, result?: unknown];
 
 /**
+ * The item count a frame's top-level msgpack array header declares, read
+ * without decoding anything; undefined when the frame does not start with an
+ * array header. A request has a handful of items, so a frame that declares
+ * thousands can be refused before its decoding costs the kernel anything.
+ */
+export function peekArrayLength(frame: Uint8Array): number | undefined {
+  const tag = frame[0];
+  if (tag === undefined) return undefined;
+  if (tag >= 0x90 && tag <= 0x9f) return tag & 0x0f;
+  if (tag === 0xdc && frame.length >= 3) return (frame[1]! << 8) | frame[2]!;
+  if (tag === 0xdd && frame.length >= 5) return ((frame[1]! << 24) | (frame[2]! << 16) | (frame[3]! << 8) | frame[4]!) >>> 0;
+  return undefined;
+}
+
+/**
  * Reads the call id from a frame's first bytes without decoding the rest, so
  * that a frame refused unread (too large) can still be answered by id.
  * Returns UNKNOWN_CALL_ID when the frame does not start like a request.

@@ -119,6 +119,9 @@ export type SyscallArgs<N extends SyscallName> = Static<(typeof SYSCALLS)[N]['ar
 export const SYS = Object.fromEntries(Object.entries(SYSCALLS).map(([n, s]) => [n, s.no])) as {
   readonly [N in SyscallName]: (typeof SYSCALLS)[N]['no'];
 };
+/** The most items a request frame can have: its call id, its number and the longest argument list. */
+export const MAX_REQUEST_ITEMS = 2 + Math.max(...Object.values(SYSCALLS).map((s) => (s.args as { maxItems?: number }).maxItems ?? 0));
+
 export const SYSCALL_BY_NUMBER: ReadonlyArray<SyscallName | undefined> = (() => {
   const table: (SyscallName | undefined)[] = [];
   for (const [name, spec] of Object.entries(SYSCALLS)) table[spec.no] = name as SyscallName;
@@ -130,7 +133,10 @@ export type RecvfromResult = [data: Uint8Array, addr: string, port: number, flag
 export type GetsocknameResult = [addr: string, port: number];
 export type AcceptResult = [handle: number, addr: string, port: number];
 export interface DomainAccounting {
+  /** Entries in its own handle table. */
   handles: number;
+  /** Entries it granted into other domains' tables: they count against its handle quota too. */
+  grantedHandles: number;
   sockets: number;
   buffers: number;
   bufferBytes: number;

@@ -23,6 +23,8 @@ export const DEFAULT_LIMITS: Limits = {
 
 export class Account {
   handles = 0;
+  /** Entries it granted into others' tables, charged to it (HandleTable.insert). */
+  grantedHandles = 0;
   sockets = 0;
   buffers = 0;
   bufferBytes = 0;
@@ -41,8 +43,13 @@ export class Account {
   }
 
   snapshot() {
-    const { handles, sockets, buffers, bufferBytes, streamBytes, pendingCalls } = this;
-    return { handles, sockets, buffers, bufferBytes, streamBytes, pendingCalls };
+    const { handles, grantedHandles, sockets, buffers, bufferBytes, streamBytes, pendingCalls } = this;
+    return { handles, grantedHandles, sockets, buffers, bufferBytes, streamBytes, pendingCalls };
+  }
+
+  /** Handles charged to the domain: its own and those it granted. */
+  get chargedHandles(): number {
+    return this.handles + this.grantedHandles;
   }
 
   /** Buffer bytes the domain may still take. */
@@ -52,6 +59,6 @@ export class Account {
 
   /** True when nothing is held: what a dead domain must come back to. */
   get empty(): boolean {
-    return this.handles === 0 && this.sockets === 0 && this.buffers === 0 && this.bufferBytes === 0 && this.streamBytes === 0 && this.pendingCalls === 0;
+    return this.handles === 0 && this.grantedHandles === 0 && this.sockets === 0 && this.buffers === 0 && this.bufferBytes === 0 && this.streamBytes === 0 && this.pendingCalls === 0;
   }
 }

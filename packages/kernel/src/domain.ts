@@ -20,6 +20,8 @@ export class Domain {
   readonly calls: CallOutcomes = {};
   /** Frames that could not be decoded or did not fit a schema. */
   malformed = 0;
+  /** Frame bytes it may still spend in the current turn (deficit round robin, see Kernel.drain). */
+  deficit = 0;
   exitReason: string | undefined;
 
   constructor(

@@ -16,22 +16,41 @@ export interface HandleEntry<T> {
   readonly rights: number;
   /** Set on entries created by a grant: who granted, so revoke can find them. */
   readonly grantedBy?: { domain: string; handle: number };
+  /**
+   * Whose handle quota the entry counts against when it is not the table's
+   * own domain: a grant is charged to the granter, so no domain can spend
+   * another's quota by granting into its table (invariant 5).
+   */
+  readonly payer?: Account;
 }
 
 export class HandleTable<T> {
   private readonly slots: (HandleEntry<T> | undefined)[] = [];
   private readonly generations: number[] = [];
+  /** Occupied slots, own entries and grants received. */
+  private used = 0;
 
   constructor(private readonly account: Account) {}
 
-  /** Inserts an entry in the lowest free slot; null when the domain's handle quota is spent (EMFILE). */
+  /**
+   * Inserts an entry in the lowest free slot; null (EMFILE) when its payer's
+   * handle quota is spent, or, for a grant, when taking a slot would leave
+   * the table's own domain less room than its whole quota.
+   */
   insert(entry: HandleEntry<T>): number | null {
-    if (this.account.handles >= Math.min(this.account.limits.maxHandles, MAX_SLOTS)) return null;
+    const payer = entry.payer ?? this.account;
+    if (payer.chargedHandles >= Math.min(payer.limits.maxHandles, MAX_SLOTS)) return null;
+    if (entry.payer) {
+      const ownRoom = Math.max(0, Math.min(this.account.limits.maxHandles, MAX_SLOTS) - this.account.chargedHandles);
+      if (this.used + 1 + ownRoom > MAX_SLOTS) return null;
+    }
     let slot = this.slots.findIndex((s) => s === undefined);
     if (slot < 0) slot = this.slots.length;
     this.slots[slot] = entry;
     this.generations[slot] ??= 1;
-    this.account.handles++;
+    this.used++;
+    if (entry.payer) entry.payer.grantedHandles++;
+    else this.account.handles++;
     return this.generations[slot]! * MAX_SLOTS + slot;
   }
 
@@ -47,7 +66,9 @@ export class HandleTable<T> {
     const entry = this.slots[slot]!;
     this.slots[slot] = undefined;
     this.generations[slot] = (this.generations[slot]! % (GENERATION_LIMIT - 1)) + 1;
-    this.account.handles--;
+    this.used--;
+    if (entry.payer) entry.payer.grantedHandles--;
+    else this.account.handles--;
     return entry;
   }
 

@@ -13,6 +13,8 @@ import {
   errnoName,
   MAX_CALL_ID,
   MAX_FRAME_BYTES,
+  MAX_REQUEST_ITEMS,
+  peekArrayLength,
   peekCallId,
   SYSCALL_BY_NUMBER,
   SYSCALLS,
@@ -91,6 +93,15 @@ const HANDLE_FIRST: readonly boolean[] = SYSCALL_BY_NUMBER.map((name) => {
 });
 
 /** A connection's four-tuple as the trace names it: 'local > remote'. */
+/** Frame bytes a domain may spend per turn beside its batch of frames (deficit round robin). */
+const QUANTUM_BYTES = 64 * 1024;
+
+/** What serving a queued message costs the kernel, in the drain's units: its bytes (at least 1). */
+function frameCost(message: unknown): number {
+  if (!(message instanceof Uint8Array) || message.byteLength > MAX_FRAME_BYTES) return 1; // refused unread
+  return Math.max(1, message.byteLength);
+}
+
 const connText = (e: Endpoints) =>
   `${formatIpv4Address(e.localAddr)}:${e.localPort} > ${formatIpv4Address(e.remoteAddr)}:${e.remotePort}`;
 
@@ -294,6 +305,16 @@ export class Kernel {
         if (i >= 0) grants.splice(i, 1);
       }
     }
+    // The grants it made (of sockets others granted it, too) are charged to it: they go with it.
+    for (const other of this.domains.values()) {
+      for (const [handle, entry] of [...other.table.entries()]) {
+        if (entry.payer !== d.account) continue;
+        other.table.remove(handle);
+        const grants = entry.object.grants;
+        const i = grants.findIndex((g) => g.domain === other && g.handle === handle);
+        if (i >= 0) grants.splice(i, 1);
+      }
+    }
     if (!d.account.empty) this.leaks.push(`${name}: ${JSON.stringify(d.account.snapshot())}`);
     this.pool.unreserve(d.account);
     this.departed.push(d);
@@ -367,7 +388,12 @@ export class Kernel {
     setImmediate(() => this.drain());
   }
 
-  /** Serves queued requests round-robin, a batch per domain per turn, so no domain starves another. */
+  /**
+   * Serves queued requests round-robin (invariant 7), as deficit round robin:
+   * each turn a domain may spend up to `batch` frames and QUANTUM_BYTES more
+   * of frame bytes, so a domain of large frames (which cost the kernel in
+   * proportion to their size) gets no more of the kernel than one of small ones.
+   */
   private drain(): void {
     this.scheduled = false;
     this.pumpStack(); // frames may have arrived from a wire
@@ -376,15 +402,36 @@ export class Kernel {
       if (this.recorder) this.tick = this.now();
       const turn = this.runnable.splice(0);
       for (const d of turn) {
+        d.deficit += QUANTUM_BYTES;
         for (let i = 0; i < this.batch && d.queue.length > 0; i++) {
+          const cost = frameCost(d.queue[0]);
+          if (cost > d.deficit) break;
+          d.deficit -= cost;
           d.account.pendingCalls--;
-          this.serve(d, d.queue.shift());
+          this.serveGuarded(d, d.queue.shift());
         }
         if (d.queue.length > 0 && d.alive) this.runnable.push(d);
+        else d.deficit = 0; // an idle domain banks nothing
       }
       this.pumpStack();
     }
     if (this.runnable.length > 0) this.schedule(); // let host messages (deaths, stats) in between
+  }
+
+  /** serve, and if it throws (a kernel bug), count it and answer the call rather than die. */
+  private serveGuarded(d: Domain, message: unknown): void {
+    try {
+      this.serve(d, message);
+    } catch (err) {
+      this.internalErrors++;
+      this.lastInternalError = `serve: ${(err as Error)?.stack ?? err}`;
+      const id = message instanceof Uint8Array ? peekCallId(message) : UNKNOWN_CALL_ID;
+      try {
+        this.reply(d, id, fail(Errno.EFAULT));
+      } catch {
+        // the domain's channel is gone: nothing to answer
+      }
+    }
   }
 
   private serve(d: Domain, message: unknown): void {
@@ -396,6 +443,8 @@ export class Kernel {
     // arrives cloned or transferred, so it is the kernel's alone; one in shared
     // memory is still the domain's to change, and is copied first.
     const frame = message.buffer instanceof SharedArrayBuffer ? message.slice() : message;
+    const items = peekArrayLength(frame);
+    if (items !== undefined && items > MAX_REQUEST_ITEMS) return this.malformed(d, peekCallId(frame), `frame declares ${items} items`, Errno.EINVAL, start);
     let decoded: unknown;
     try {
       decoded = decodeFrame(frame);
@@ -406,7 +455,8 @@ export class Kernel {
     const [callId, sysno] = decoded;
     if (!Number.isInteger(callId) || callId < 1 || callId > MAX_CALL_ID) return this.malformed(d, UNKNOWN_CALL_ID, 'bad call id', Errno.EINVAL, start);
     const name = Number.isInteger(sysno) ? SYSCALL_BY_NUMBER[sysno] : undefined;
-    if (!name) return this.finish(d, callId, `sys${String(sysno).slice(0, 12)}`, fail(Errno.ENOSYS), start);
+    // One counter for every unknown number: a counter per number would let a domain grow the kernel's memory at will.
+    if (!name) return this.finish(d, callId, '(unknown syscall)', fail(Errno.ENOSYS), start);
     const args = decoded.slice(2);
     const handle = HANDLE_FIRST[sysno] && Number.isInteger(args[0]) ? (args[0] as number) : NaN;
     if (!argsValid(sysno, args)) return this.malformed(d, callId, argsProblem(sysno, args) ?? 'invalid arguments', Errno.EINVAL, start, name, handle);

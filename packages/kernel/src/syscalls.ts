@@ -215,7 +215,7 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     return blockOr(k, s, 0, s.rcvtimeoMs, Errno.EAGAIN, () => {
       if (s.closed) return fail(Errno.ECONNRESET);
       if (!t.listener?.ready.length) return null;
-      if (d.account.handles >= d.account.limits.maxHandles) return fail(Errno.EMFILE); // the connection stays queued
+      if (d.account.chargedHandles >= d.account.limits.maxHandles) return fail(Errno.EMFILE); // the connection stays queued
       const accepted = k.stack.tcp.accept(t, (n) => k.pool.allocate(n, d.account))!;
       const child = new KSocket(d, accepted, true);
       const handle = d.table.insert({ object: child, rights: Rights.READ | Rights.WRITE | Rights.CONTROL | Rights.GRANT })!;
@@ -430,7 +430,7 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     if (!target) return fail(Errno.ESRCH);
     if (target === d) return fail(Errno.EINVAL);
     const s = entry.object;
-    const granted = target.table.insert({ object: s, rights, grantedBy: { domain: d.name, handle: h as number } });
+    const granted = target.table.insert({ object: s, rights, grantedBy: { domain: d.name, handle: h as number }, payer: d.account });
     if (granted === null) return fail(Errno.EMFILE);
     s.grants.push({ domain: target, handle: granted });
     return ok(granted);

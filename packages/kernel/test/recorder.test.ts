@@ -97,7 +97,7 @@ describe('what the kernel records', () => {
       ['close', 'EBADF', undefined],
       ['bind', 'EINVAL', s],
       ['(malformed)', 'EINVAL', undefined],
-      ['sys250', 'ENOSYS', undefined],
+      ['(unknown syscall)', 'ENOSYS', undefined],
     ]);
     expect(syscalls(events, 'b')).toEqual([
       ['socket', 'OK', t],

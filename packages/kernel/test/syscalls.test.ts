@@ -249,7 +249,7 @@ describe('quotas and containment', () => {
     const blocked = guest.call('recvfrom', g, 10, 0);
     await new Promise((r) => setImmediate(r));
     const final = kernel.detach('owner', 'test');
-    expect(final?.accounting).toEqual({ handles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 });
+    expect(final?.accounting).toEqual({ handles: 0, grantedHandles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 });
     expect((await blocked)[0]).toBe(Errno.ECONNRESET);
     expect((await guest.call('recvfrom', g, 10, 0))[0]).toBe(Errno.EBADF);
     const stats = kernel.stats();

@@ -184,6 +184,6 @@ describe('stream sockets', () => {
     expect((await waiting)[0]).toBe(Errno.ECONNRESET);
     const stats = kernel.stats();
     expect(stats.leaks).toEqual([]);
-    expect(stats.domains.find((d) => d.name === 'victim')!.accounting).toEqual({ handles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 });
+    expect(stats.domains.find((d) => d.name === 'victim')!.accounting).toEqual({ handles: 0, grantedHandles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 });
   });
 });

@@ -31,7 +31,7 @@ export function fixtureEvents(): TimelineEvent[] {
 }
 
 export function fixtureReport(events: TimelineEvent[] = fixtureEvents()): ScenarioReport {
-  const zero = { handles: 0, sockets: 0, buffers: 0, bufferBytes: 0, pendingCalls: 0, streamBytes: 0 };
+  const zero = { handles: 0, grantedHandles: 0, sockets: 0, buffers: 0, bufferBytes: 0, pendingCalls: 0, streamBytes: 0 };
   const domain = (name: string, role: string) => ({
     name,
     role,

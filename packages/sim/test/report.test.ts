@@ -31,7 +31,7 @@ describe('report helpers', () => {
           attempts: [{ name: 'forge', tries: 5, outcomes: { EBADF: 5 }, breaches: 0 }],
           calls: { close: { EBADF: 5 } },
           malformedFrames: 0,
-          final: { handles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 },
+          final: { handles: 0, grantedHandles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 },
           restarts: 0,
         },
       ],
