@@ -1,8 +1,10 @@
 import type { ScenarioReport } from '@moat/sim';
 import { OTA_ISOLATION, runOtaIsolation, type OtaIsolationOptions } from './scenarios/ota-isolation.js';
+import { LIBRARY } from './scenarios/library/index.js';
 
 export { runOtaIsolation, type OtaIsolationOptions };
 export { firmwareImage } from './programs/update-server.js';
+export { LIBRARY };
 
 export interface RunOptions {
   seed?: number;
@@ -24,4 +26,6 @@ export const SCENARIOS: ScenarioEntry[] = [
     description: OTA_ISOLATION.description.replace('over TCP', 'over UDP, in chunks it asks for again when lost,'),
     run: (options) => runOtaIsolation({ ...options, transport: 'udp' }),
   },
+  // The isolation library: each a defineScenario, which fits an entry as it is.
+  ...LIBRARY,
 ];

@@ -8,7 +8,7 @@ import { collectTimeline } from './collect-timeline.js';
 import type { DomainHandle, DomainOutcome, Machine } from './machine.js';
 import { Network } from './network.js';
 import type { Attempt, DomainReport, ScenarioReport } from './report.js';
-import { DEFAULT_TIMEOUT_MS, domainSpec, judgeRun, type DomainDefinition, type RunOptions, type ScenarioDefinition, type ScenarioRun } from './scenario.js';
+import { DEFAULT_TIMEOUT_MS, domainSpec, judgeRun, withFaults, type DomainDefinition, type FaultDefinition, type RunOptions, type ScenarioDefinition, type ScenarioRun } from './scenario.js';
 
 /** Restart backoff doubles from `backoffMs` up to this. */
 const MAX_BACKOFF_MS = 30_000;
@@ -67,6 +67,7 @@ class Supervisor {
     private readonly timers: Timers,
     private readonly stopping: () => boolean,
     gate: Promise<void>,
+    private readonly faults: FaultDefinition[],
   ) {
     this.done = gate.then(
       () => this.supervise(),
@@ -83,7 +84,7 @@ class Supervisor {
     let backoff = this.def.restart?.backoffMs ?? DEFAULT_BACKOFF_MS;
     for (;;) {
       try {
-        this.current = await this.machine.spawn(domainSpec(this.def, this.seed));
+        this.current = await this.machine.spawn(domainSpec(this.def, this.seed, this.lives.length === 0 ? this.faults : []));
       } catch (err) {
         this.startError = (err as Error).message;
         this.startedOnce();
@@ -113,7 +114,8 @@ class Supervisor {
   }
 }
 
-export async function runScenario(def: ScenarioDefinition, options: RunOptions = {}): Promise<ScenarioReport> {
+export async function runScenario(declared: ScenarioDefinition, options: RunOptions = {}): Promise<ScenarioReport> {
+  const def = withFaults(declared, options.faults);
   const seed = options.seed ?? 1;
   const started = performance.now();
   const net = new Network(seed);
@@ -138,14 +140,19 @@ export async function runScenario(def: ScenarioDefinition, options: RunOptions =
     for (const d of def.domains) {
       const after = d.startAfter;
       const gate = after ? supervisors.get(after.domain)!.waitForLog(new RegExp(after.log)).then(() => undefined) : Promise.resolve();
-      const sup = new Supervisor(d, machines.get(d.machine)!, seed, timers, () => stopping, gate);
+      const planned = (def.faults ?? []).filter((f) => f.domain === d.name && !(f.kind === 'kill' && f.afterMs !== undefined));
+      const sup = new Supervisor(d, machines.get(d.machine)!, seed, timers, () => stopping, gate, planned);
       supervisors.set(d.name, sup);
       // Domains start in declaration order: the next waits until this one is running (or could not start).
       await sup.started;
     }
+    // Faults apply to a domain's first life. A timed kill is the host's own timer (it works whatever the
+    // domain is doing); the others its kernel plans before the domain's first call and delivers at a call.
     for (const f of def.faults ?? []) {
+      if (f.kind !== 'kill' || f.afterMs === undefined) continue; // planned in its kernel at start (Supervisor)
       const sup = supervisors.get(f.domain)!;
-      void sup.started.then(() => timers.after(f.afterMs, () => sup.kill(`fault: ${f.kind} after ${f.afterMs} ms`)));
+      const ms = f.afterMs;
+      void sup.started.then(() => timers.after(ms, () => sup.kill(`fault: kill after ${ms} ms`)));
     }
     const awaited = [...supervisors.values()].filter((s) => s.def.awaited !== false);
     const timeoutMs = def.timeoutMs ?? DEFAULT_TIMEOUT_MS;

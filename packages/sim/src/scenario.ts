@@ -85,6 +85,8 @@ const DomainSchema = Type.Object(
     restart: Type.Optional(RestartSchema),
     /** Start once this earlier domain has logged a line matching `log` (a regular expression). */
     startAfter: Type.Optional(Type.Object({ domain: Name, log: Type.String({ minLength: 1 }) }, { additionalProperties: false })),
+    /** The kernel has it killed once it runs this long with no syscall in the kernel (a hang), from its first syscall on. */
+    watchdogMs: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 86_400_000 })),
     /** Whether the run waits for it to end (default true; false for servers that serve until the run ends). */
     awaited: Type.Optional(Type.Boolean()),
     /** When the run is over, how long it may still take to end on its own before it is killed (default 0). */
@@ -96,9 +98,12 @@ const DomainSchema = Type.Object(
 const FaultSchema = Type.Object(
   {
     domain: Name,
-    kind: Type.Literal('kill'),
-    /** When: this long after the domain started. */
-    afterMs: Ms,
+    /** kill: the host kills it; throw, exit, hang, oom: delivered as the reply to one of its calls, libc acts on it. */
+    kind: Type.Union([Type.Literal('kill'), Type.Literal('throw'), Type.Literal('exit'), Type.Literal('hang'), Type.Literal('oom')]),
+    /** When: this long after the domain started (at its next call, for all but kill)... */
+    afterMs: Type.Optional(Ms),
+    /** ...or at its Nth syscall (1 = its first). */
+    atSyscall: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { additionalProperties: false },
 );
@@ -174,6 +179,29 @@ export interface RunOptions {
   seed?: number;
   /** Write a pcap file per interface into this folder. */
   captureDir?: string;
+  /** Faults besides the scenario's own (`moat run --fault`), checked as the scenario's are. */
+  faults?: FaultDefinition[];
+}
+
+/**
+ * A fault as the command line gives it: `domain:kind@N` (at its Nth syscall)
+ * or `domain:kind@Tms` (T ms after it started), e.g. `third-party:oom@100`.
+ */
+export function parseFaultSpec(spec: string): FaultDefinition {
+  const m = /^([A-Za-z0-9_.-]+):([a-z]+)@(\d+)(ms)?$/.exec(spec.trim());
+  if (!m) throw new Error(`fault '${spec}': expected domain:kind@N (at its Nth syscall) or domain:kind@Tms (after T ms), kind one of kill, throw, exit, hang, oom`);
+  const [, domain, kind, n, ms] = m as unknown as [string, string, string, string, string | undefined];
+  if (!['kill', 'throw', 'exit', 'hang', 'oom'].includes(kind)) throw new Error(`fault '${spec}': unknown kind '${kind}' (kill, throw, exit, hang, oom)`);
+  const value = Number(n);
+  return ms ? { domain, kind: kind as FaultDefinition['kind'], afterMs: value } : { domain, kind: kind as FaultDefinition['kind'], atSyscall: value };
+}
+
+/** The definition with extra faults, checked again (a fault naming an unknown domain is refused by field). */
+export function withFaults(definition: ScenarioDefinition, extra: FaultDefinition[] | undefined): ScenarioDefinition {
+  if (!extra?.length) return definition;
+  const combined = { ...definition, faults: [...(definition.faults ?? []), ...extra] };
+  checkScenario(combined);
+  return combined;
 }
 
 /** A checked scenario: what `moat run`, `replay` and `campaign` take. */
@@ -258,7 +286,10 @@ export function checkScenario(definition: unknown): asserts definition is Scenar
     domains.add(d.name);
   });
   (def.faults ?? []).forEach((f, i) => {
-    if (!domains.has(f.domain)) fail(`faults[${i}].domain`, `no domain named '${f.domain}'`);
+    const target = def.domains.find((d) => d.name === f.domain);
+    if (!target) return fail(`faults[${i}].domain`, `no domain named '${f.domain}'`);
+    if ((f.afterMs === undefined) === (f.atSyscall === undefined)) fail(`faults[${i}]`, 'give exactly one of afterMs and atSyscall');
+    if (f.kind === 'oom' && !target.heapMb) fail(`faults[${i}].kind`, `'oom' needs the domain's heapMb: an unbounded heap would take the host's memory`);
   });
   if (def.reportMachine !== undefined && !machines.has(def.reportMachine)) fail('reportMachine', `no machine named '${def.reportMachine}'`);
 }
@@ -307,8 +338,8 @@ export function judgeRun(def: ScenarioDefinition, run: ScenarioRun): Verdict[] {
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
 
-/** What Machine.spawn is given for a declared domain. */
-export function domainSpec(d: DomainDefinition, seed: number): DomainSpec {
+/** What Machine.spawn is given for a declared domain, with the faults its kernel is to deliver. */
+export function domainSpec(d: DomainDefinition, seed: number, faults: FaultDefinition[] = []): DomainSpec {
   return {
     name: d.name,
     program: d.program,
@@ -316,5 +347,7 @@ export function domainSpec(d: DomainDefinition, seed: number): DomainSpec {
     limits: d.limits,
     isolation: d.isolation,
     resourceLimits: d.heapMb ? { maxOldGenerationSizeMb: d.heapMb } : undefined,
+    watchdogMs: d.watchdogMs,
+    faults: faults.map((f) => ({ kind: f.kind, atCall: f.atSyscall, afterMs: f.afterMs })),
   };
 }
