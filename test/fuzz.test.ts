@@ -18,7 +18,7 @@ const FUZZER = resolve('@moat/examples/programs/fuzzer');
 const fixture = (name: string) => new URL(`./fixtures/programs/${name}.mjs`, import.meta.url);
 
 /** Every kind the fuzzer knows. */
-const KINDS = FUZZ_KINDS;
+const KINDS = [...FUZZ_KINDS];
 const SEEDS = [1, 2, 3];
 const FRAMES = 2000;
 

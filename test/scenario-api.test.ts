@@ -35,6 +35,8 @@ describe('defineScenario checks the declaration and names the field', () => {
     ['a link to an interface that does not exist', (d) => (d.links = [{ between: ['m.eth0', 'm.eth1'] }]), /links\[0\]\.between\[0\]: machine 'm' has no interface 'eth0'/],
     ['an unknown link fault', (d) => twoInterfaces(d, { lose: 0.1 } as never), /links\[0\]\.faults\.lose: unknown fault/],
     ['a loss above 1', (d) => twoInterfaces(d, { loss: 2 }), /links\[0\]\.faults: .*loss/],
+    ['a fault with no time', (d) => (d.faults = [{ domain: 'server', kind: 'throw' }]), /faults\[0\]: give exactly one of afterMs and atSyscall/],
+    ['an oom fault without a heap limit', (d) => (d.faults = [{ domain: 'server', kind: 'oom', atSyscall: 3 }]), /faults\[0\]\.kind: 'oom' needs the domain's heapMb/],
     ['a fault for an unknown domain', (d) => (d.faults = [{ domain: 'ghost', kind: 'kill', afterMs: 1 }]), /faults\[0\]\.domain: no domain named 'ghost'/],
     ['a negative heap', (d) => (d.domains[0]!.heapMb = -1), /domains\[0\]\.heapMb: .*got -1/],
     ['no program', (d) => (d.domains[0]!.program = ''), /domains\[0\]\.program: expected a module path or file URL/],
@@ -102,6 +104,41 @@ describe('running a declared scenario', () => {
       ['spinner', 'killed', 0],
     ]);
     expect(report.domains[1]!.error).toBe('fault: kill after 50 ms');
+  });
+
+  it('injects each domain fault at the syscall it names, and the kernel releases what the domain held', async () => {
+    const looper = (name: string, extra: Partial<ScenarioDefinition['domains'][number]> = {}) => ({ name, machine: 'm', program: program('looper'), args: { rounds: 200 }, ...extra });
+    const scenario = defineScenario({
+      name: 'faults',
+      description: 'one domain per fault kind, each faulted at its 7th syscall',
+      machines: [{ name: 'm' }],
+      domains: [looper('thrower'), looper('exiter'), looper('hanger', { watchdogMs: 300 }), looper('hog', { heapMb: 16 }), looper('killed'), looper('clean')],
+      faults: [
+        { domain: 'thrower', kind: 'throw', atSyscall: 7 },
+        { domain: 'exiter', kind: 'exit', atSyscall: 7 },
+        { domain: 'hanger', kind: 'hang', atSyscall: 7 },
+        { domain: 'hog', kind: 'oom', atSyscall: 7 },
+        { domain: 'killed', kind: 'kill', atSyscall: 7 },
+      ],
+      timeoutMs: 30_000,
+    });
+    const report = await scenario.run();
+    const by = Object.fromEntries(report.domains.map((d) => [d.name, d]));
+    expect(by.thrower!.status).toBe('threw');
+    expect(by.thrower!.error).toContain('fault: throw at syscall 7');
+    expect(by.exiter!.status).toBe('exited');
+    expect(by.hanger!.status).toBe('killed');
+    expect(by.hanger!.error).toBe('watchdog: ran 300 ms without a syscall');
+    expect(by.hog!.status).toBe('out-of-memory');
+    expect(by.killed!.status).toBe('killed');
+    expect(by.killed!.error).toBe('fault: kill at syscall 7');
+    expect(by.clean!.status).toBe('returned');
+    for (const d of report.domains) {
+      expect(d.final, d.name).toEqual({ handles: 0, grantedHandles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 });
+      // Six calls answered before the fault (three rounds of socket and close), none after.
+      if (d.name !== 'clean') expect(d.calls.socket?.OK, `${d.name} ${JSON.stringify(d.calls)} ${JSON.stringify(d.final)}`).toBe(3);
+    }
+    expect(report.passed).toBe(true);
   });
 
   it('fails the run, and stops every domain, at its timeout', async () => {

@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import type { ScenarioReport } from '@moat/sim';
+import type { FaultDefinition, ScenarioDefinition, ScenarioReport } from '@moat/sim';
 import { CampaignOptionError, DEFAULT_TIMEOUT_MS, renderCampaignSummary, runCampaign, type CampaignSummary } from './campaign.js';
 import { createProgress, type Progress } from './progress.js';
 import { resolveScenario, ScenarioError, type ResolvedScenario } from './resolve-scenario.js';
@@ -63,13 +63,34 @@ interface RunOptions {
   capture?: string;
   trace?: string;
   html?: string;
+  fault: string[];
+}
+
+/**
+ * The --fault specs, parsed and checked against the scenario's declaration
+ * (only a defineScenario scenario has one), or the command ends with exit code 2.
+ */
+async function faultsOrExit(entry: object, specs: string[]): Promise<FaultDefinition[]> {
+  if (specs.length === 0) return [];
+  const { parseFaultSpec, withFaults } = await import('@moat/sim');
+  const definition = (entry as { definition?: ScenarioDefinition }).definition;
+  try {
+    if (!definition) throw new Error(`--fault needs a scenario declared with defineScenario; ${(entry as { name?: string }).name ?? 'this one'} is not`);
+    const faults = specs.map(parseFaultSpec);
+    withFaults(definition, faults);
+    return faults;
+  } catch (err) {
+    console.error(`moat: ${(err as Error).message}`);
+    process.exit(EXIT_USAGE);
+  }
 }
 
 /** run and replay: one seed of one scenario, its report printed (and written), the exit code from its verdicts. */
 async function runOne(arg: string, opts: RunOptions): Promise<void> {
   const { entry } = await scenarioOrExit(arg);
+  const faults = await faultsOrExit(entry, opts.fault);
   if (opts.capture) await mkdir(opts.capture, { recursive: true });
-  const report: ScenarioReport = await entry.run({ seed: opts.seed, captureDir: opts.capture && resolve(opts.capture) });
+  const report: ScenarioReport = await entry.run({ seed: opts.seed, captureDir: opts.capture && resolve(opts.capture), ...(faults.length ? { faults } : {}) });
   const json = JSON.stringify(report, null, 2);
   if (opts.out) await writeFile(opts.out, json + '\n');
   if (opts.trace || opts.html) {
@@ -181,7 +202,13 @@ const reportOptions = (cmd: Command) =>
     .option('--out <file>', 'also write the JSON report to this file')
     .option('--capture <dir>', 'write a pcap file per interface of each machine into this folder')
     .option('--trace <file>', 'write the event trace in Chrome trace format (open it in ui.perfetto.dev)')
-    .option('--html <file>', 'write a self-contained HTML report (verdicts, domains, timelines, TCP transitions)');
+    .option('--html <file>', 'write a self-contained HTML report (verdicts, domains, timelines, TCP transitions)')
+    .option(
+      '--fault <spec>',
+      'inject a fault, repeatable: domain:kind@N at its Nth syscall, or domain:kind@Tms after T ms; kind is kill, throw, exit, hang or oom',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    );
 
 reportOptions(
   program

@@ -136,6 +136,28 @@ describe('report files', () => {
   });
 });
 
+describe('--fault', () => {
+  const LOOPER = fixture('looper.mjs');
+  it('injects the faults it is given into a declared scenario, and refuses ones it cannot place', async () => {
+    const [thrown, unknown, garbled, undeclared] = await Promise.all([
+      moat(['run', LOOPER, '--json', '--fault', 'looper:throw@5']),
+      moat(['run', LOOPER, '--fault', 'nobody:kill@1']),
+      moat(['run', LOOPER, '--fault', 'looper:explode']),
+      moat(['run', FLAKY, '--fault', 'x:kill@1']),
+    ]);
+    expect(thrown.code).toBe(0); // the kernel survived: the scenario's only verdict
+    const report = JSON.parse(thrown.stdout) as { domains: { status: string; error: string }[] };
+    expect(report.domains[0]).toMatchObject({ status: 'threw' });
+    expect(report.domains[0]!.error).toContain('fault: throw at syscall 5');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("faults[0].domain: no domain named 'nobody'");
+    expect(garbled.code).toBe(2);
+    expect(garbled.stderr).toContain("fault 'looper:explode': expected domain:kind@N");
+    expect(undeclared.code).toBe(2);
+    expect(undeclared.stderr).toContain('--fault needs a scenario declared with defineScenario');
+  });
+});
+
 describe('--help', () => {
   it('describes every command with its arguments, defaults and an example', async () => {
     const [top, list, run, replay, campaign] = await Promise.all([[], ['list'], ['run'], ['replay'], ['campaign']].map((c) => moat([...c, '--help'])));

@@ -2,6 +2,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { LinkFaults } from '@moat/netstack';
 import type { Limits } from './account.js';
+import type { FaultRequest } from './faults.js';
 import type { UdpWireConfig } from './drivers/udp-wire.js';
 import type { InterfaceSpec } from './kernel.js';
 import type { RecordedTimeline } from './recorder.js';
@@ -40,7 +41,8 @@ export type WireSpec =
   | ({ kind: 'udp' } & UdpWireConfig);
 
 export type ControlRequest =
-  | { id: number; op: 'attach'; name: string; port: MessagePort; signal: SharedArrayBuffer; limits?: Partial<Limits> }
+  | { id: number; op: 'attach'; name: string; port: MessagePort; signal: SharedArrayBuffer; limits?: Partial<Limits>; watchdogMs?: number; faults?: FaultRequest[] }
+  | ({ id: number; op: 'fault'; name: string } & FaultRequest)
   | { id: number; op: 'detach'; name: string; reason: string }
   | { id: number; op: 'wire'; iface: string; wire: WireSpec }
   | { id: number; op: 'stats' }
@@ -50,4 +52,6 @@ export type ControlRequest =
 export type ControlReply =
   | { id: number; value: unknown; error?: undefined }
   | { id: number; error: string; value?: undefined }
-  | { event: 'oops'; domain: string; reason: string };
+  | { event: 'oops'; domain: string; reason: string }
+  /** Kill this domain: a planned 'kill' fault came due, or its watchdog fired. */
+  | { event: 'kill'; domain: string; reason: string };

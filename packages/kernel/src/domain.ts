@@ -1,11 +1,19 @@
 /** The kernel's record of one protection domain: its channel, handle table, account and queue. */
 import { Account, type Limits } from './account.js';
 import { HandleTable } from './handle-table.js';
+import type { PlannedFault } from './faults.js';
 import type { KSocket } from './ksocket.js';
 
 /** The kernel's end of a domain's channel: frames out, and the wake-up of a domain blocked in a sync call. */
 export interface DomainPort {
   post(frame: Uint8Array): void;
+  /**
+   * Hands the kernel (through submit) the requests that have arrived but not
+   * been delivered yet, synchronously: the kernel calls it between rounds of
+   * a long drain, so a newcomer's call does not wait behind a flooder's whole
+   * queue. Optional: without it requests arrive between drains only.
+   */
+  pull?(): void;
 }
 
 export type CallOutcomes = Record<string, Record<string, number>>;
@@ -23,6 +31,14 @@ export class Domain {
   /** Frame bytes it may still spend in the current turn (deficit round robin, see Kernel.drain). */
   deficit = 0;
   exitReason: string | undefined;
+  /** Requests taken off its queue so far: the serial number a fault's atCall counts in. */
+  served = 0;
+  /** Faults planned for it, not yet delivered. */
+  readonly faults: PlannedFault[] = [];
+  /** Kill it when it runs this long with no call in the kernel (a hang), from its first answered call; undefined for no watchdog. */
+  watchdogMs: number | undefined;
+  /** Since when it has had no call queued or parked (running, as far as the kernel can tell). */
+  runningSince: number | undefined;
 
   constructor(
     readonly name: string,

@@ -2,6 +2,7 @@ export * from './account.js';
 export * from './buffer-pool.js';
 export * from './control.js';
 export * from './domain.js';
+export * from './faults.js';
 export * from './handle-table.js';
 export * from './kernel.js';
 export * from './ksocket.js';

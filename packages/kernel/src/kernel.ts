@@ -12,6 +12,7 @@ import {
   Errno,
   errnoName,
   MAX_CALL_ID,
+  FAULT_ERRNO,
   MAX_FRAME_BYTES,
   MAX_REQUEST_ITEMS,
   peekArrayLength,
@@ -20,6 +21,7 @@ import {
   SYSCALLS,
   UNKNOWN_CALL_ID,
   type DomainAccounting,
+  type FaultDelivery,
 } from '@moat/abi';
 import {
   formatIpv4Address,
@@ -40,6 +42,7 @@ import { BufferPool, type PoolStats } from './buffer-pool.js';
 import { Domain, type CallOutcomes, type DomainPort } from './domain.js';
 import type { KSocket } from './ksocket.js';
 import { fail, type Blocked, type Done } from './outcome.js';
+import { planFault, type FaultRequest, type PlannedFault } from './faults.js';
 import { Recorder, type RecordedTimeline } from './recorder.js';
 import { HANDLERS } from './syscalls.js';
 
@@ -73,6 +76,8 @@ export interface KernelOptions {
   malformedLimit?: number;
   /** Told when a domain crosses `malformedLimit`; the host decides what to do. */
   onOops?: (domain: string, reason: string) => void;
+  /** Told when a domain is to be killed: a planned 'kill' fault came due, or its watchdog fired. */
+  onKill?: (domain: string, reason: string) => void;
   /**
    * Record the event trace (recorder.ts): every served call, every TCP
    * transition, domains attaching, detaching and reported. Off by default;
@@ -173,6 +178,8 @@ export class Kernel {
   private parked: Parked[] = [];
   /** Live stream sockets, whose buffers are charged to their owners after each poll. */
   private readonly streams = new Set<KSocket>();
+  /** Domains with a watchdog or a fault planned for a time: the timer looks at them. */
+  private readonly timed = new Set<Domain>();
   private scheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -248,20 +255,56 @@ export class Kernel {
     return this.domains.get(name);
   }
 
-  attach(name: string, port: DomainPort, limits: Partial<Limits> = {}): Domain {
+  /**
+   * A new domain. `watchdogMs`: the kernel asks the host to kill it (onKill)
+   * once it has run that long with no call queued or parked, i.e. hung,
+   * counting from its first answered call. `faults`: planned at once.
+   */
+  attach(name: string, port: DomainPort, limits: Partial<Limits> = {}, options: { watchdogMs?: number; faults?: FaultRequest[] } = {}): Domain {
     if (this.domains.has(name)) throw new Error(`domain ${name} is already attached`);
     const d = new Domain(name, port, { ...DEFAULT_LIMITS, ...limits });
     if (!this.pool.reserve(d.account)) {
       throw new Error(`domain ${name}: cannot reserve ${d.account.limits.reservedBufferBytes} buffer bytes (pool ${this.pool.capacityBytes} B, ${this.pool.stats().reservedBytes} B reserved for others, at most its maxBufferBytes)`);
     }
+    if (options.watchdogMs !== undefined) {
+      if (!(Number.isFinite(options.watchdogMs) && options.watchdogMs > 0)) throw new Error(`domain ${name}: watchdogMs must be a positive number`);
+      // Armed from its first answered call on: loading its program is not hanging.
+      d.watchdogMs = options.watchdogMs;
+      this.timed.add(d);
+    }
     this.domains.set(name, d);
     this.recorder?.lifecycle(name, 'attach');
+    // Planned before its first call can arrive, so a fault at call N never misses it.
+    try {
+      for (const f of options.faults ?? []) this.injectFault(name, f);
+    } catch (err) {
+      this.detach(name, 'bad fault plan');
+      throw err;
+    }
+    this.armTimer();
     return d;
+  }
+
+  /**
+   * Plans a fault for a domain (see faults.ts): at its Nth call from now on
+   * counting from its first, or after a delay. Throws on a malformed request.
+   */
+  injectFault(name: string, request: FaultRequest): void {
+    const d = this.domains.get(name);
+    if (!d) throw new Error(`no domain named ${name}`);
+    const plan = planFault(request, this.now());
+    if (typeof plan === 'string') throw new Error(`fault for ${name}: ${plan}`);
+    d.faults.push(plan);
+    if (plan.at !== undefined) {
+      this.timed.add(d);
+      this.armTimer();
+    }
   }
 
   /** A frame (or anything else) arrived on a domain's channel. */
   submit(d: Domain, message: unknown): void {
     if (!d.alive) return;
+    d.runningSince = undefined; // it is in the kernel now
     if (d.account.pendingCalls >= d.account.limits.maxPendingCalls) {
       // Over its share of pending calls: refused at once, before any decoding.
       const id = message instanceof Uint8Array ? peekCallId(message) : UNKNOWN_CALL_ID;
@@ -286,6 +329,7 @@ export class Kernel {
     }
     d.alive = false;
     d.exitReason = reason;
+    this.timed.delete(d);
     this.domains.delete(name);
     this.recorder?.lifecycle(name, 'detach', { reason, unanswered: d.account.pendingCalls });
     d.account.pendingCalls -= d.queue.length;
@@ -414,6 +458,8 @@ export class Kernel {
         else d.deficit = 0; // an idle domain banks nothing
       }
       this.pumpStack();
+      // Requests that arrived meanwhile join the next round, not the next drain.
+      for (const d of this.domains.values()) d.port.pull?.();
     }
     if (this.runnable.length > 0) this.schedule(); // let host messages (deaths, stats) in between
   }
@@ -437,6 +483,11 @@ export class Kernel {
   private serve(d: Domain, message: unknown): void {
     // Taken now: when the call before it was answered (or the round began).
     const start = this.tick;
+    d.served++;
+    if (d.faults.length > 0) {
+      const due = this.dueFault(d);
+      if (due) return this.deliverFault(d, message instanceof Uint8Array ? peekCallId(message) : UNKNOWN_CALL_ID, due);
+    }
     if (!(message instanceof Uint8Array)) return this.malformed(d, UNKNOWN_CALL_ID, 'frame is not a byte array', Errno.EINVAL, start);
     if (message.byteLength > MAX_FRAME_BYTES) return this.malformed(d, peekCallId(message), 'frame too large', Errno.EMSGSIZE, start);
     // Invariant 3: decode only bytes no domain can change any more. A posted frame
@@ -492,6 +543,35 @@ export class Kernel {
       this.tick = this.now();
       this.recorder.syscall(d.name, syscall, start, this.tick, done.errno, handle);
     }
+    this.noteIfRunning(d);
+  }
+
+  /** With a watchdog, a domain with nothing left in the kernel starts running now. */
+  private noteIfRunning(d: Domain): void {
+    if (d.watchdogMs !== undefined && d.account.pendingCalls === 0) {
+      d.runningSince = this.now();
+      if (d.runningSince + d.watchdogMs < this.timerAt) this.armTimer();
+    }
+  }
+
+  /** The planned fault due at this call (its serial number, or the time), taken off the plan. */
+  private dueFault(d: Domain): PlannedFault | undefined {
+    const now = d.faults.some((f) => f.at !== undefined) ? this.now() : 0;
+    const i = d.faults.findIndex((f) => f.atCall === d.served || (f.at !== undefined && now >= f.at));
+    return i < 0 ? undefined : d.faults.splice(i, 1)[0];
+  }
+
+  /**
+   * Delivers a fault in place of the answer to call `callId`: a kill is the
+   * host's to carry out; the others go back as the call's reply (FAULT_ERRNO),
+   * which libc acts on.
+   */
+  private deliverFault(d: Domain, callId: number, fault: PlannedFault): void {
+    d.count('(fault)', fault.kind);
+    this.recorder?.lifecycle(d.name, 'fault', { kind: fault.kind, detail: fault.detail });
+    if (fault.kind === 'kill') return this.options.onKill?.(d.name, fault.detail);
+    d.port.post(encodeReply(callId, FAULT_ERRNO, { fault: fault.kind, detail: fault.detail } satisfies FaultDelivery));
+    this.noteIfRunning(d);
   }
 
   private reply(d: Domain, callId: number, done: Done): void {
@@ -579,10 +659,17 @@ export class Kernel {
     }
   }
 
-  /** One timer for the earliest of: a parked call's timeout, the stack's deadline, a wire's next delivery. */
+  /**
+   * One timer for the earliest of: a parked call's timeout, the stack's
+   * deadline, a wire's next delivery, a planned fault's time, a watchdog.
+   */
   private armTimer(): void {
     let next = this.stackDeadline ?? Infinity;
     for (const { blocked } of this.parked) if (blocked.deadline !== undefined && blocked.deadline < next) next = blocked.deadline;
+    for (const d of this.timed) {
+      for (const f of d.faults) if (f.at !== undefined && f.at < next) next = f.at;
+      if (d.watchdogMs !== undefined && d.runningSince !== undefined && d.runningSince + d.watchdogMs < next) next = d.runningSince + d.watchdogMs;
+    }
     if (next === this.timerAt) return;
     clearTimeout(this.timer);
     this.timerAt = next;
@@ -599,7 +686,32 @@ export class Kernel {
       this.finish(p.domain, p.callId, p.syscall, p.blocked.onTimeout, p.start, p.handle);
       return false;
     });
+    for (const d of this.timed) this.expireTimed(d, now);
     this.pumpStack();
+  }
+
+  /** A watchdog that ran out, and faults whose time came: a kill goes at once, others with a parked call or the next. */
+  private expireTimed(d: Domain, now: number): void {
+    if (d.watchdogMs !== undefined && d.runningSince !== undefined && now >= d.runningSince + d.watchdogMs) {
+      d.runningSince = undefined;
+      const reason = `watchdog: ran ${d.watchdogMs} ms without a syscall`;
+      this.recorder?.lifecycle(d.name, 'watchdog', { reason });
+      this.options.onKill?.(d.name, reason);
+    }
+    for (let i = d.faults.length - 1; i >= 0; i--) {
+      const f = d.faults[i]!;
+      if (f.at === undefined || f.at > now) continue;
+      const parked = f.kind === 'kill' ? -1 : this.parked.findIndex((p) => p.domain === d);
+      if (f.kind !== 'kill' && parked < 0) continue; // running: its next call gets it (dueFault)
+      d.faults.splice(i, 1);
+      let callId = UNKNOWN_CALL_ID;
+      if (parked >= 0) {
+        callId = this.parked[parked]!.callId;
+        this.parked.splice(parked, 1);
+        d.account.pendingCalls--;
+      }
+      this.deliverFault(d, callId, f);
+    }
   }
 
   private domainStats(d: Domain): DomainStats {

@@ -443,13 +443,23 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     const target = k.domain(name);
     if (!target) return fail(Errno.ESRCH);
     const s = entry.object;
+    // What it granted that domain, and (as seL4's revoke) everything granted on from those entries, at any depth.
+    const gone = new Set<string>();
     let revoked = 0;
-    for (let i = s.grants.length - 1; i >= 0; i--) {
-      const g = s.grants[i]!;
-      if (g.domain !== target || target.table.lookup(g.handle)?.grantedBy?.domain !== d.name) continue;
-      target.table.remove(g.handle);
-      s.grants.splice(i, 1);
-      revoked++;
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (let i = s.grants.length - 1; i >= 0; i--) {
+        const g = s.grants[i]!;
+        const by = g.domain.table.lookup(g.handle)?.grantedBy;
+        const direct = g.domain === target && by?.domain === d.name && by.handle === h;
+        const derived = by !== undefined && gone.has(`${by.domain}:${by.handle}`);
+        if (!direct && !derived) continue;
+        g.domain.table.remove(g.handle);
+        s.grants.splice(i, 1);
+        gone.add(`${g.domain.name}:${g.handle}`);
+        if (direct) revoked++;
+        changed = true;
+      }
     }
     return ok(revoked);
   },

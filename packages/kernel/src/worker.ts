@@ -2,7 +2,7 @@
  * The kernel worker's entry: one Kernel per simulated machine, driven by the
  * host's control messages and by the frames arriving on each domain's channel.
  */
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Kernel } from './kernel.js';
 import { SimWire } from './drivers/sim-wire.js';
 import { UdpWire } from './drivers/udp-wire.js';
@@ -22,6 +22,7 @@ const kernel = new Kernel({
   traceEvents: config.traceEvents,
   tracePackets: config.tracePackets,
   onOops: (domain, reason) => host.postMessage({ event: 'oops', domain, reason } satisfies ControlReply),
+  onKill: (domain, reason) => host.postMessage({ event: 'kill', domain, reason } satisfies ControlReply),
 });
 const ports = new Map<string, MessagePort>();
 
@@ -29,16 +30,19 @@ host.on('message', async (req: ControlRequest) => {
   try {
     switch (req.op) {
       case 'attach': {
-        const { name, port, signal, limits } = req;
+        const { name, port, signal, limits, watchdogMs, faults } = req;
         const wake = new Int32Array(signal);
         const d = kernel.attach(name, {
+          pull() {
+            for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) kernel.submit(d, m.message);
+          },
           post(frame) {
             port.postMessage(frame, [frame.buffer as ArrayBuffer]);
             // Wake the domain if it is blocked in a synchronous call.
             Atomics.add(wake, 0, 1);
             Atomics.notify(wake, 0);
           },
-        }, limits);
+        }, limits, { watchdogMs, faults });
         port.on('message', (m) => kernel.submit(d, m));
         port.on('close', () => kernel.detach(name, 'channel closed'));
         ports.set(name, port);
@@ -59,6 +63,11 @@ host.on('message', async (req: ControlRequest) => {
         // A UDP wire binds first, so a bad address is the host's error, not a silently dead link.
         const wire = w.kind === 'sim' ? new SimWire(w.port, w.faults, w.seed, performance.now(), port) : await UdpWire.open(w, port);
         kernel.attachWire(req.iface, wire);
+        return answer(req.id, true);
+      }
+      case 'fault': {
+        const { name, kind, atCall, afterMs } = req;
+        kernel.injectFault(name, { kind, atCall, afterMs });
         return answer(req.id, true);
       }
       case 'stats':

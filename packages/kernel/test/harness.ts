@@ -16,7 +16,7 @@ export interface TestDomain {
 export function kernelWithDomains(options: KernelOptions = {}) {
   const kernel = new Kernel(options);
   let nextId = 1;
-  const attach = (name: string, limits: Partial<Limits> = {}): TestDomain => {
+  const attach = (name: string, limits: Partial<Limits> = {}, options: Parameters<Kernel['attach']>[3] = {}): TestDomain => {
     const waiting = new Map<number, (r: Reply) => void>();
     const anyReply: ((r: Reply) => void)[] = [];
     const replies: Reply[] = [];
@@ -36,6 +36,7 @@ export function kernelWithDomains(options: KernelOptions = {}) {
         },
       },
       limits,
+      options,
     );
     return {
       name,

@@ -11,7 +11,8 @@
  * once, for both.
  */
 import { receiveMessageOnPort, MessagePort } from 'node:worker_threads';
-import { decodeFrame, encodeRequest, SyscallError, UNKNOWN_CALL_ID, SYSCALL_BY_NUMBER, type Reply } from '@moat/abi';
+import { decodeFrame, encodeRequest, FAULT_ERRNO, SyscallError, UNKNOWN_CALL_ID, SYSCALL_BY_NUMBER, type FaultDelivery, type Reply } from '@moat/abi';
+import { deliverFault } from './fault.js';
 
 /** Iterations to spin on the wake-up word before sleeping: a free core often answers within them. */
 const SPIN = 2000;
@@ -180,6 +181,7 @@ export class Channel {
   }
 
   private unwrap(sysno: number, [, errno, result]: Reply): unknown {
+    if (errno === FAULT_ERRNO) deliverFault(result as FaultDelivery);
     if (errno !== 0) throw new SyscallError(SYSCALL_BY_NUMBER[sysno] ?? `syscall ${sysno}`, errno);
     return result;
   }

@@ -3,6 +3,7 @@ export { PipeTransport } from './pipe-transport.js';
 export * from './pipe-protocol.js';
 export * from './sockets.js';
 export * from './program.js';
+export { InjectedFault, FAULT_EXIT_CODE } from './fault.js';
 export {
   AF_INET,
   SOCK_DGRAM,

@@ -8,7 +8,7 @@
  */
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { KERNEL_WORKER_URL, type WireSpec, type ControlReply, type ControlRequest, type DomainStats, type KernelStats, type KernelTimeline, type KernelWorkerData, type Limits } from '@moat/kernel';
+import { KERNEL_WORKER_URL, type WireSpec, type ControlReply, type ControlRequest, type DomainStats, type KernelStats, type KernelTimeline, type KernelWorkerData, type Limits, type FaultRequest } from '@moat/kernel';
 import { DOMAIN_RUNTIME_URL, type DomainWorkerData } from '@moat/libc';
 import { workerRunner, type DomainRunner, type Isolation } from './domain-runner.js';
 import { planProcessDomain, ProcessRunner } from './process-domain.js';
@@ -41,6 +41,10 @@ export interface DomainSpec {
    * always may (its program's package, @moat/libc, and what they depend on).
    */
   allowFsRead?: string[];
+  /** The kernel has the domain killed once it runs this long with no syscall in the kernel (a hang). */
+  watchdogMs?: number;
+  /** Faults its kernel plans for it before its first call (see Machine.injectFault). */
+  faults?: FaultRequest[];
 }
 
 export type DomainStatus = 'returned' | 'threw' | 'exited' | 'out-of-memory' | 'killed';
@@ -168,6 +172,7 @@ export class Machine {
     this.kernel = new Worker(KERNEL_WORKER_URL, { workerData });
     this.kernel.on('message', (m: ControlReply) => {
       if ('event' in m) {
+        if (m.event === 'kill') return void this.domains.get(m.domain)?.kill(m.reason);
         this.oopses.push({ domain: m.domain, reason: m.reason });
         void this.domains.get(m.domain)?.kill(`kernel oops: ${m.reason}`);
         return;
@@ -196,7 +201,7 @@ export class Machine {
     const plan = isolation === 'process' ? planProcessDomain(init, spec.resourceLimits, spec.allowFsRead) : undefined;
     const { port1: kernelEnd, port2: domainEnd } = new MessageChannel();
     const signal = new SharedArrayBuffer(4);
-    await this.control({ op: 'attach', name: spec.name, port: kernelEnd, signal, limits: spec.limits }, [kernelEnd]);
+    await this.control({ op: 'attach', name: spec.name, port: kernelEnd, signal, limits: spec.limits, watchdogMs: spec.watchdogMs, faults: spec.faults }, [kernelEnd]);
     let runner: DomainRunner;
     if (plan) runner = new ProcessRunner(plan, domainEnd);
     else {
@@ -230,6 +235,14 @@ export class Machine {
 
   stats(): Promise<KernelStats> {
     return this.control({ op: 'stats' }) as Promise<KernelStats>;
+  }
+
+  /**
+   * Plans a fault for a running domain (see @moat/kernel's faults.ts): kill,
+   * throw, exit, hang or run out of memory, at its Nth call or after a delay.
+   */
+  async injectFault(name: string, fault: FaultRequest): Promise<void> {
+    await this.control({ op: 'fault', name, ...fault });
   }
 
   /** The kernel's event trace so far; empty unless the machine was made with `trace: true` (collectTimeline merges machines'). */
