@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveScenario, ScenarioError } from '../src/resolve-scenario.js';
+import { SCENARIOS } from '@moat/examples';
 
 const dir = await mkdtemp(join(tmpdir(), 'moat-resolve-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -29,7 +30,7 @@ describe('resolveScenario', () => {
   });
 
   it.each([
-    ['nope', "no scenario named 'nope'; known: ota-isolation, ota-udp (or give the path of a .js/.mjs module whose default export is a scenario)"],
+    ['nope', `no scenario named 'nope'; known: ${SCENARIOS.map((s) => s.name).join(', ')} (or give the path of a .js/.mjs module whose default export is a scenario)`],
     ['./x.ts', 'scenario module ./x.ts: expected a .js or .mjs file (compile TypeScript scenarios first)'],
     ['./missing.mjs', `scenario module ./missing.mjs: no such file (${join(dir, 'missing.mjs')})`],
   ])('rejects %s', async (arg, message) => {
