@@ -1,8 +1,8 @@
-import type { ScenarioReport } from '@moat/sim';
-import { OTA_ISOLATION, runOtaIsolation, type OtaIsolationOptions } from './scenarios/ota-isolation.js';
+import type { FaultDefinition, ScenarioReport } from '@moat/sim';
+import { otaIsolation, runOtaIsolation, type OtaIsolationOptions } from './scenarios/ota-isolation.js';
 import { LIBRARY } from './scenarios/library/index.js';
 
-export { runOtaIsolation, type OtaIsolationOptions };
+export { otaIsolation, runOtaIsolation, type OtaIsolationOptions };
 export { firmwareImage } from './programs/update-server.js';
 export { LIBRARY };
 
@@ -10,6 +10,8 @@ export interface RunOptions {
   seed?: number;
   /** Write a pcap file per interface into this folder. */
   captureDir?: string;
+  /** Faults besides the scenario's own (a declared scenario only: `moat run --fault`). */
+  faults?: FaultDefinition[];
 }
 
 export interface ScenarioEntry {
@@ -20,12 +22,8 @@ export interface ScenarioEntry {
 
 /** The scenarios the `moat` command knows by name. */
 export const SCENARIOS: ScenarioEntry[] = [
-  { ...OTA_ISOLATION, run: (options) => runOtaIsolation(options) },
-  {
-    name: 'ota-udp',
-    description: OTA_ISOLATION.description.replace('over TCP', 'over UDP, in chunks it asks for again when lost,'),
-    run: (options) => runOtaIsolation({ ...options, transport: 'udp' }),
-  },
-  // The isolation library: each a defineScenario, which fits an entry as it is.
+  // Each a defineScenario, which fits an entry as it is.
+  otaIsolation(),
+  otaIsolation({ transport: 'udp' }),
   ...LIBRARY,
 ];
