@@ -173,7 +173,7 @@ function fixtureReport(): ScenarioReport {
     kernel: {
       internalErrors: 0,
       leaks: [],
-      pool: { capacityBytes: 64 << 20, inUseBytes: 0, inUseBuffers: 0, allocations: 9_214, failures: 0, reservedBytes: 0 },
+      pool: { capacityBytes: 64 << 20, inUseBytes: 0, inUseBuffers: 0, allocations: 9_214, failures: 0, reservedBytes: 0, injectedFailures: 0 },
       stack: { 'drop.udp.noSocket': 200, 'drop.tcp.badChecksum': 4, 'tcp.segmentsIn': 412, 'tcp.segmentsOut': 640 },
     },
     links: [

@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import type { FaultDefinition, ScenarioDefinition, ScenarioReport } from '@moat/sim';
+import type { AnyFaultDefinition, ScenarioDefinition, ScenarioReport } from '@moat/sim';
 import { CampaignOptionError, DEFAULT_TIMEOUT_MS, renderCampaignSummary, runCampaign, type CampaignSummary } from './campaign.js';
 import { createProgress, type Progress } from './progress.js';
 import { resolveScenario, ScenarioError, type ResolvedScenario } from './resolve-scenario.js';
@@ -70,7 +70,7 @@ interface RunOptions {
  * The --fault specs, parsed and checked against the scenario's declaration
  * (only a defineScenario scenario has one), or the command ends with exit code 2.
  */
-async function faultsOrExit(entry: object, specs: string[]): Promise<FaultDefinition[]> {
+async function faultsOrExit(entry: object, specs: string[]): Promise<AnyFaultDefinition[]> {
   if (specs.length === 0) return [];
   const { parseFaultSpec, withFaults } = await import('@moat/sim');
   const definition = (entry as { definition?: ScenarioDefinition }).definition;
@@ -205,7 +205,7 @@ const reportOptions = (cmd: Command) =>
     .option('--html <file>', 'write a self-contained HTML report (verdicts, domains, timelines, TCP transitions)')
     .option(
       '--fault <spec>',
-      'inject a fault, repeatable: domain:kind@N at its Nth syscall, or domain:kind@Tms after T ms; kind is kill, throw, exit, hang or oom',
+      'inject a fault, repeatable: domain:kind@N at its Nth syscall, or domain:kind@Tms after T ms (kind: kill, throw, exit, hang, oom); machine:alloc@N[xM] fails its kernel\'s Nth buffer allocation (M of them)',
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     );

@@ -1,4 +1,4 @@
-import type { FaultDefinition, ScenarioReport } from '@moat/sim';
+import type { AnyFaultDefinition, ScenarioReport } from '@moat/sim';
 import { otaIsolation, runOtaIsolation, type OtaIsolationOptions } from './scenarios/ota-isolation.js';
 import { LIBRARY } from './scenarios/library/index.js';
 
@@ -11,7 +11,7 @@ export interface RunOptions {
   /** Write a pcap file per interface into this folder. */
   captureDir?: string;
   /** Faults besides the scenario's own (a declared scenario only: `moat run --fault`). */
-  faults?: FaultDefinition[];
+  faults?: AnyFaultDefinition[];
 }
 
 export interface ScenarioEntry {

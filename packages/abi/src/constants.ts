@@ -40,6 +40,8 @@ export const MSG_NOSIGNAL = 0x4000;
 export const F_GETFL = 3;
 export const F_SETFL = 4;
 export const O_NONBLOCK = 0o4000;
+/** Or'ed into socket()'s type for a non-blocking socket, as on Linux (the same bit as O_NONBLOCK). */
+export const SOCK_NONBLOCK = O_NONBLOCK;
 
 /** poll events (Linux values). */
 export const POLLIN = 0x001;

@@ -19,6 +19,14 @@ export interface PoolStats {
   failures: number;
   /** Free bytes held back for domains' reservations. */
   reservedBytes: number;
+  /** Allocations refused on purpose (failAllocations), counted in `failures` too. */
+  injectedFailures: number;
+}
+
+/** Allocation failures to inject: the `count` allocations from the `at`th asked for on (1 = the next). */
+export interface AllocationFault {
+  at: number;
+  count: number;
 }
 
 export class BufferPool {
@@ -29,6 +37,10 @@ export class BufferPool {
   private failures = 0;
   /** The sum of every reserving account's unused reservation: free memory only they may take. */
   private reservedUnused = 0;
+  /** Allocation attempts so far, successful or not: what an AllocationFault counts in. */
+  private attempts = 0;
+  private injected = 0;
+  private faults: { from: number; to: number }[] = [];
 
   constructor(readonly capacityBytes = 64 << 20) {}
 
@@ -52,8 +64,28 @@ export class BufferPool {
     account.reserving = false;
   }
 
+  /**
+   * Makes allocations fail on purpose, as an exhausted pool would: the fault
+   * campaigns' way of driving every caller down its failure path, which must
+   * give back whatever it took before.
+   */
+  failAllocations(fault: AllocationFault): void {
+    if (!(Number.isSafeInteger(fault.at) && fault.at >= 1 && Number.isSafeInteger(fault.count) && fault.count >= 1)) {
+      throw new Error(`allocation fault: at and count must be integers >= 1, got ${JSON.stringify(fault)}`);
+    }
+    const from = this.attempts + fault.at;
+    this.faults.push({ from, to: from + fault.count - 1 });
+  }
+
   /** A buffer of exactly `length` bytes charged to `account`, or null (ENOBUFS). */
   allocate(length: number, account: Account): PacketBuffer | null {
+    const attempt = ++this.attempts;
+    if (this.faults.length > 0 && this.faults.some((f) => attempt >= f.from && attempt <= f.to)) {
+      this.faults = this.faults.filter((f) => attempt < f.to);
+      this.injected++;
+      this.failures++;
+      return null;
+    }
     const cls = SIZE_CLASSES.findIndex((size) => size >= length);
     const size = SIZE_CLASSES[cls];
     // Others' unused reservations are not free to this account; its own are.
@@ -98,7 +130,7 @@ export class BufferPool {
   }
 
   stats(): PoolStats {
-    const { capacityBytes, inUseBytes, inUseBuffers, allocations, failures, reservedUnused } = this;
-    return { capacityBytes, inUseBytes, inUseBuffers, allocations, failures, reservedBytes: reservedUnused };
+    const { capacityBytes, inUseBytes, inUseBuffers, allocations, failures, reservedUnused, injected } = this;
+    return { capacityBytes, inUseBytes, inUseBuffers, allocations, failures, reservedBytes: reservedUnused, injectedFailures: injected };
   }
 }

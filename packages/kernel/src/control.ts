@@ -2,6 +2,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { LinkFaults } from '@moat/netstack';
 import type { Limits } from './account.js';
+import type { AllocationFault } from './buffer-pool.js';
 import type { FaultRequest } from './faults.js';
 import type { UdpWireConfig } from './drivers/udp-wire.js';
 import type { InterfaceSpec } from './kernel.js';
@@ -43,6 +44,7 @@ export type WireSpec =
 export type ControlRequest =
   | { id: number; op: 'attach'; name: string; port: MessagePort; signal: SharedArrayBuffer; limits?: Partial<Limits>; watchdogMs?: number; faults?: FaultRequest[] }
   | ({ id: number; op: 'fault'; name: string } & FaultRequest)
+  | ({ id: number; op: 'poolFault' } & AllocationFault)
   | { id: number; op: 'detach'; name: string; reason: string }
   | { id: number; op: 'wire'; iface: string; wire: WireSpec }
   | { id: number; op: 'stats' }

@@ -37,6 +37,7 @@ import {
   SO_SNDBUF,
   SO_SNDTIMEO,
   SOCK_DGRAM,
+  SOCK_NONBLOCK,
   SOCK_STREAM,
   SOL_SOCKET,
   TCP_NODELAY,
@@ -52,8 +53,6 @@ import { fail, ok, type Done, type Outcome } from './outcome.js';
 
 type Handler = (k: Kernel, d: Domain, args: any[]) => Outcome;
 
-/** SOCK_NONBLOCK may be or'ed into socket()'s type, as on Linux. */
-const SOCK_NONBLOCK = O_NONBLOCK;
 const KNOWN_SEND_FLAGS = MSG_DONTWAIT | MSG_NOSIGNAL;
 const KNOWN_RECV_FLAGS = MSG_DONTWAIT | MSG_PEEK;
 const MIN_RCVBUF = 2048;

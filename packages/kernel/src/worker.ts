@@ -70,6 +70,9 @@ host.on('message', async (req: ControlRequest) => {
         kernel.injectFault(name, { kind, atCall, afterMs });
         return answer(req.id, true);
       }
+      case 'poolFault':
+        kernel.pool.failAllocations({ at: req.at, count: req.count });
+        return answer(req.id, true);
       case 'stats':
         return answer(req.id, kernel.stats());
       case 'timeline': {

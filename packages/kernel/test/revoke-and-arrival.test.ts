@@ -15,7 +15,7 @@ describe('revoke', () => {
     const [, g] = await owner.call('grant', s, 'plugin', Rights.READ | Rights.GRANT);
     const [, b] = await plugin.call('grant', g, 'bystander', Rights.READ);
     expect(await owner.call('revoke', s, 'plugin')).toEqual([0, 1]);
-    await owner.call('sendto', s, new Uint8Array([42]), { addr: '127.0.0.1', port: 7000 }, 0);
+    expect((await owner.call('sendto', s, new Uint8Array([42]), 0, { addr: '127.0.0.1', port: 7000 }))[0]).toBe(0);
     expect((await bystander.call('recvfrom', b, 10, MSG_DONTWAIT))[0]).toBe(Errno.EBADF);
     expect((await plugin.call('recvfrom', g, 10, MSG_DONTWAIT))[0]).toBe(Errno.EBADF);
     const stats = kernel.stats().domains;

@@ -8,7 +8,7 @@
  */
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { KERNEL_WORKER_URL, type WireSpec, type ControlReply, type ControlRequest, type DomainStats, type KernelStats, type KernelTimeline, type KernelWorkerData, type Limits, type FaultRequest } from '@moat/kernel';
+import { KERNEL_WORKER_URL, type WireSpec, type ControlReply, type ControlRequest, type DomainStats, type KernelStats, type KernelTimeline, type KernelWorkerData, type Limits, type FaultRequest, type AllocationFault } from '@moat/kernel';
 import { DOMAIN_RUNTIME_URL, type DomainWorkerData } from '@moat/libc';
 import { workerRunner, type DomainRunner, type Isolation } from './domain-runner.js';
 import { planProcessDomain, ProcessRunner } from './process-domain.js';
@@ -235,6 +235,11 @@ export class Machine {
 
   stats(): Promise<KernelStats> {
     return this.control({ op: 'stats' }) as Promise<KernelStats>;
+  }
+
+  /** Makes this machine's kernel refuse `count` buffer allocations from its `at`th next one on. */
+  async failAllocations(fault: AllocationFault): Promise<void> {
+    await this.control({ op: 'poolFault', ...fault });
   }
 
   /**

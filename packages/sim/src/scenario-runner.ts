@@ -129,6 +129,9 @@ export async function runScenario(declared: ScenarioDefinition, options: RunOpti
     machines.set(m.name, net.machine({ name: m.name, interfaces, gateway: m.gateway, poolBytes: m.poolBytes, captureDir: options.captureDir, trace: true, tracePackets: true }));
   });
   try {
+    for (const m of def.machines) {
+      for (const f of m.allocationFaults ?? []) await machines.get(m.name)!.failAllocations(f);
+    }
     for (const l of def.links ?? []) {
       const [a, b] = l.between.map((end) => {
         const [machine, iface] = end.split('.') as [string, string];

@@ -32,6 +32,10 @@ const MachineSchema = Type.Object(
     gateway: Type.Optional(Type.String()),
     /** Bytes of the kernel's packet-buffer pool (default 64 MiB); small, to make exhaustion cheap. */
     poolBytes: Type.Optional(Type.Integer({ minimum: 65536, maximum: 1 << 30 })),
+    /** Its kernel's pool refuses `count` allocations from its `at`th on (1 = its first): every caller's failure path runs. */
+    allocationFaults: Type.Optional(
+      Type.Array(Type.Object({ at: Type.Integer({ minimum: 1 }), count: Type.Integer({ minimum: 1 }) }, { additionalProperties: false })),
+    ),
   },
   { additionalProperties: false },
 );
@@ -180,26 +184,57 @@ export interface RunOptions {
   /** Write a pcap file per interface into this folder. */
   captureDir?: string;
   /** Faults besides the scenario's own (`moat run --fault`), checked as the scenario's are. */
-  faults?: FaultDefinition[];
+  faults?: AnyFaultDefinition[];
 }
+
+/** Allocation failures in a machine's kernel (see MachineDefinition.allocationFaults). */
+export interface AllocationFaultDefinition {
+  machine: string;
+  kind: 'alloc';
+  at: number;
+  count: number;
+}
+
+export type AnyFaultDefinition = FaultDefinition | AllocationFaultDefinition;
 
 /**
- * A fault as the command line gives it: `domain:kind@N` (at its Nth syscall)
- * or `domain:kind@Tms` (T ms after it started), e.g. `third-party:oom@100`.
+ * A fault as the command line gives it: `domain:kind@N` (at its Nth syscall),
+ * `domain:kind@Tms` (T ms after it started), or `machine:alloc@N` /
+ * `machine:alloc@NxM` (its kernel's Nth buffer allocation fails, or M of them
+ * from the Nth on); e.g. `third-party:oom@100`, `device:alloc@50x10`.
  */
-export function parseFaultSpec(spec: string): FaultDefinition {
-  const m = /^([A-Za-z0-9_.-]+):([a-z]+)@(\d+)(ms)?$/.exec(spec.trim());
-  if (!m) throw new Error(`fault '${spec}': expected domain:kind@N (at its Nth syscall) or domain:kind@Tms (after T ms), kind one of kill, throw, exit, hang, oom`);
-  const [, domain, kind, n, ms] = m as unknown as [string, string, string, string, string | undefined];
-  if (!['kill', 'throw', 'exit', 'hang', 'oom'].includes(kind)) throw new Error(`fault '${spec}': unknown kind '${kind}' (kill, throw, exit, hang, oom)`);
+export function parseFaultSpec(spec: string): AnyFaultDefinition {
+  const m = /^([A-Za-z0-9_.-]+):([a-z]+)@(\d+)(ms|x\d+)?$/.exec(spec.trim());
+  const usage = 'expected domain:kind@N (at its Nth syscall), domain:kind@Tms (after T ms) with kind one of kill, throw, exit, hang, oom, or machine:alloc@N[xM]';
+  if (!m) throw new Error(`fault '${spec}': ${usage}`);
+  const [, target, kind, n, suffix] = m as unknown as [string, string, string, string, string | undefined];
   const value = Number(n);
-  return ms ? { domain, kind: kind as FaultDefinition['kind'], afterMs: value } : { domain, kind: kind as FaultDefinition['kind'], atSyscall: value };
+  if (kind === 'alloc') {
+    if (suffix === 'ms') throw new Error(`fault '${spec}': an allocation fault counts allocations, not time`);
+    return { machine: target, kind: 'alloc', at: value, count: suffix ? Number(suffix.slice(1)) : 1 };
+  }
+  if (!['kill', 'throw', 'exit', 'hang', 'oom'].includes(kind)) throw new Error(`fault '${spec}': unknown kind '${kind}' (kill, throw, exit, hang, oom, alloc)`);
+  if (suffix && suffix !== 'ms') throw new Error(`fault '${spec}': ${usage}`);
+  const k = kind as FaultDefinition['kind'];
+  return suffix === 'ms' ? { domain: target, kind: k, afterMs: value } : { domain: target, kind: k, atSyscall: value };
 }
 
-/** The definition with extra faults, checked again (a fault naming an unknown domain is refused by field). */
-export function withFaults(definition: ScenarioDefinition, extra: FaultDefinition[] | undefined): ScenarioDefinition {
+/** The definition with extra faults, checked again (a fault naming an unknown domain or machine is refused by field). */
+export function withFaults(definition: ScenarioDefinition, extra: AnyFaultDefinition[] | undefined): ScenarioDefinition {
   if (!extra?.length) return definition;
-  const combined = { ...definition, faults: [...(definition.faults ?? []), ...extra] };
+  const domainFaults = extra.filter((f): f is FaultDefinition => f.kind !== 'alloc');
+  const allocFaults = extra.filter((f): f is AllocationFaultDefinition => f.kind === 'alloc');
+  for (const f of allocFaults) {
+    if (!definition.machines.some((m) => m.name === f.machine)) throw new ScenarioError(`'${definition.name}'`, 'faults', `no machine named '${f.machine}' for an allocation fault`);
+  }
+  const combined = {
+    ...definition,
+    machines: definition.machines.map((m) => {
+      const mine = allocFaults.filter((f) => f.machine === m.name).map(({ at, count }) => ({ at, count }));
+      return mine.length ? { ...m, allocationFaults: [...(m.allocationFaults ?? []), ...mine] } : m;
+    }),
+    faults: [...(definition.faults ?? []), ...domainFaults],
+  };
   checkScenario(combined);
   return combined;
 }

@@ -61,7 +61,7 @@ export function fixtureReport(events: TimelineEvent[] = fixtureEvents()): Scenar
     kernel: {
       internalErrors: 0,
       leaks: [],
-      pool: { capacityBytes: 1 << 20, inUseBytes: 0, inUseBuffers: 0, allocations: 12, failures: 0, reservedBytes: 0 },
+      pool: { capacityBytes: 1 << 20, inUseBytes: 0, inUseBuffers: 0, allocations: 12, failures: 0, reservedBytes: 0, injectedFailures: 0 },
       stack: { 'drop.udp.noSocket': 3 },
     },
     links: [

@@ -38,7 +38,7 @@ describe('report helpers', () => {
       kernel: {
         internalErrors: 0,
         leaks: [],
-        pool: { capacityBytes: 1, inUseBytes: 0, inUseBuffers: 0, allocations: 0, failures: 0, reservedBytes: 0 },
+        pool: { capacityBytes: 1, inUseBytes: 0, inUseBuffers: 0, allocations: 0, failures: 0, reservedBytes: 0, injectedFailures: 0 },
         stack: { 'drop.udp.noSocket': 2 },
       },
       verdicts: [
