@@ -2,9 +2,23 @@
  * What the bench measures and against what: each Moat figure is paired with
  * a baseline measured in the same run, and the ratio of their medians.
  */
-import { dgramTransfer, netBulk, netConnections, portRoundTrip, sabRoundTrip } from './baselines.js';
-import type { ThroughputPlan } from './measure.js';
-import { nullCalls, tcpBulk, tcpBulkAcrossLink, tcpConnections, udpTransfer, udpTransferAcrossLink, type LinkCounters } from './moat.js';
+import { bareWorkers, dgramTransfer, netBulk, netConnections, netIdleConnections, portRoundTrip, portTogether, sabRoundTrip, type IdleConnectionsRun, type StartupRun } from './baselines.js';
+import { campaign, sequentialSeeds, type CampaignResult } from './campaign.js';
+import { aggregateRate, type ThroughputPlan } from './measure.js';
+import { growthPer, MemoryProbe, type MemoryReading } from './memory.js';
+import {
+  kernelAtScale,
+  nullCalls,
+  nullCallsTogether,
+  tcpBulk,
+  tcpBulkAcrossLink,
+  tcpConnections,
+  udpTransfer,
+  udpTransferAcrossLink,
+  type LinkCounters,
+  type ScalePlan,
+  type ScaleResult,
+} from './moat.js';
 import { median, summarize } from './stats.js';
 import { acceptedConnections, type ConnectResult, type TcpBulkPlan, type TcpConnectPlan, type TransferResult } from './tcp-protocol.js';
 import type { RoundResult, UdpPlan } from './udp-protocol.js';
@@ -20,6 +34,12 @@ export interface Plan {
   latency: { warmup: number; iterations: number };
   /** Per pass. */
   inFlight: ThroughputPlan;
+  /**
+   * Per pass: `domains` domains on one kernel, each keeping `depth` calls in
+   * flight, started together; against as many workers, each on its own
+   * MessagePort to one echo thread. `calls` per domain per trial.
+   */
+  together: { domains: number } & ThroughputPlan;
   /** Rounds per pass. */
   udp: UdpPlan[];
   /**
@@ -29,6 +49,13 @@ export interface Plan {
    */
   link: LinkCase[];
   tcp: TcpPlans;
+  /**
+   * Once per run, after the passes: one kernel taken to many domains and
+   * connections, against bare workers and Node net sockets (see ScalePlan).
+   */
+  scale: ScalePlan;
+  /** Once per run: `seeds` seeds of the campaign scenario with each number of `jobs`, and the same seeds in the main thread. */
+  campaign: { seeds: number; jobs: number[] };
 }
 
 export interface TcpPlans {
@@ -68,10 +95,14 @@ const LINK_CASES: LinkCase[] = [
 // datagram's whole buffer (for 8 KiB, about 13 KiB), so 16 windows of 8 KiB already overflow it.
 // TCP: each transfer is one connection of 32 MiB in 64 KiB writes, after a warm-up transfer of 4 MiB
 // on the same fresh machine; connections come 500 in a row after 20 untimed ones.
+// At scale: the start-up and memory of 64 domains spawned one after another (the last 20 of them hold
+// the connections: a domain holds at most 1024 handles, so 10,000 connections take 10 pairs); with
+// 1,000 connections open every null syscall costs milliseconds, hence the probe's few loaded calls.
 export const FULL: Plan = {
   passes: 3,
   latency: { warmup: 4_000, iterations: 7_000 },
   inFlight: { depth: 64, calls: 30_000, trials: 2 },
+  together: { domains: 8, depth: 64, calls: 4_000, trials: 2 },
   udp: [udp(8192, 8, 8 << 20, 2), udp(1024, 64, 2 << 20, 2)],
   link: LINK_CASES,
   tcp: {
@@ -79,12 +110,21 @@ export const FULL: Plan = {
     linkMtu: 1500,
     connect: { connections: 500, warmup: 20, block: 100 },
   },
+  scale: {
+    domainMarks: [1, 8, 32, 64],
+    pairs: 10,
+    connectionsPerPair: 1_000,
+    depth: 64,
+    probe: { warmup: { idle: 4_000, loaded: 50 }, iterations: 1_000 },
+  },
+  campaign: { seeds: 8, jobs: [1, 2] },
 };
 
 export const QUICK: Plan = {
   passes: 1,
   latency: { warmup: 1_000, iterations: 2_000 },
   inFlight: { depth: 64, calls: 5_000, trials: 2 },
+  together: { domains: 2, depth: 64, calls: 1_000, trials: 1 },
   udp: [udp(8192, 8, 2 << 20, 2), udp(1024, 64, 512 << 10, 2)],
   link: LINK_CASES,
   tcp: {
@@ -92,12 +132,20 @@ export const QUICK: Plan = {
     linkMtu: 1500,
     connect: { connections: 100, warmup: 20, block: 50 },
   },
+  scale: {
+    domainMarks: [1, 2],
+    pairs: 1,
+    connectionsPerPair: 100,
+    depth: 64,
+    probe: { warmup: { idle: 1_000, loaded: 20 }, iterations: 200 },
+  },
+  campaign: { seeds: 1, jobs: [1, 2] },
 };
 
 export interface Measure {
-  /** The median: µs for latencies, per second for throughputs. */
+  /** The median: µs or ms for latencies, per second for throughputs, KiB or MiB per unit for memory. */
   median: number;
-  unit: 'µs' | 'calls/s' | 'messages/s' | 'MB/s' | 'connections/s';
+  unit: 'µs' | 'ms' | 'calls/s' | 'messages/s' | 'MB/s' | 'connections/s' | 'scenarios/s' | 'KiB' | 'MiB';
   p99?: number;
   samples: number;
   /** UDP: median datagrams delivered per second. */
@@ -110,6 +158,24 @@ export interface Measure {
   link?: LinkReport;
   /** Moat's TCP figures: the run and what the kernels counted. */
   tcp?: TcpReport;
+  /** Memory figures: how the growth was read. */
+  memory?: MemoryReport;
+  /** Campaign figures: the run. */
+  campaign?: CampaignResult;
+}
+
+/** Growth of memory per domain, worker or connection between two readings (memory.ts). */
+export interface MemoryReport {
+  /** What the growth is divided by: domains, workers or connections. */
+  count: number;
+  /** Growth of the whole process's rss (for Node's connections, plus its client process's), bytes per unit. */
+  rssBytes: number;
+  /** Moat: growth of the kernel worker's heap in use plus its external memory, bytes per unit. */
+  kernelBytes?: number;
+  /** Whether every thread collected its garbage before each reading (false without the inspector: plain rss). */
+  collected: boolean;
+  /** Connections: milliseconds to open those added since the previous reading (Moat's 10,000: the 9 later pairs at once, the slowest one's time). */
+  openMs?: number;
 }
 
 /**
@@ -172,16 +238,18 @@ export interface Figure {
   figure: string;
   moat: Measure;
   baseline: Measure & { name: string };
-  /** moat.median / baseline.median. */
+  /** moat.median / baseline.median, or moat.p99 / baseline.p99 when `ratioOf` is 'p99'. */
   ratio: number;
+  ratioOf?: 'p99';
 }
 
-const pair = (id: string, figure: string, moat: Measure, name: string, baseline: Measure): Figure => ({
+const pair = (id: string, figure: string, moat: Measure, name: string, baseline: Measure, ratioOf?: 'p99'): Figure => ({
   id,
   figure,
   moat,
   baseline: { name, ...baseline },
-  ratio: moat.median / baseline.median,
+  ratio: ratioOf === 'p99' ? moat.p99! / baseline.p99! : moat.median / baseline.median,
+  ...(ratioOf ? { ratioOf } : {}),
 });
 
 const latency = (samples: ArrayLike<number>): Measure => ({ ...summarize(samples), unit: 'µs' });
@@ -333,6 +401,7 @@ function measurements(plan: Plan, counters: Map<string, SideCounters>): Measurem
   const { warmup, iterations } = plan.latency;
   const flight = { mode: 'in-flight', ...plan.inFlight } as const;
   const depth = plan.inFlight.depth;
+  const { together } = plan;
   return [
     { key: 'moat-sync', what: 'Moat null syscall, sync', run: () => nullCalls({ mode: 'sync', warmup, iterations }) },
     { key: 'moat-async', what: 'Moat null syscall, async', run: () => nullCalls({ mode: 'async', warmup, iterations }) },
@@ -341,6 +410,8 @@ function measurements(plan: Plan, counters: Map<string, SideCounters>): Measurem
     { key: 'sab', what: 'SAB + Atomics, blocking', run: () => sabRoundTrip(warmup, iterations) },
     { key: 'moat-flight', what: `Moat async null, ${depth} in flight`, run: () => nullCalls(flight) },
     { key: 'port-flight', what: `MessagePort, ${depth} in flight`, run: () => portRoundTrip(flight) },
+    { key: 'moat-together', what: `Moat ${togetherLabel(plan)}`, run: async () => (await nullCallsTogether(together.domains, together)).map(aggregateRate) },
+    { key: 'port-together', what: portTogetherLabel(plan), run: async () => (await portTogether(together.domains, together)).map(aggregateRate) },
     ...plan.udp.flatMap((u) => [
       { key: `moat-udp-${u.size}`, what: `Moat ${udpLabel(u)}`, run: () => udpTransfer(u) },
       { key: `dgram-${u.size}`, what: `Node dgram ${udpLabel(u)}`, run: () => dgramTransfer(u) },
@@ -365,6 +436,9 @@ function measurements(plan: Plan, counters: Map<string, SideCounters>): Measurem
     { key: 'net-tcp-connect', what: `Node net ${tcpConnectLabel(connect)}`, run: async () => [await netConnections(connect)] },
   ];
 }
+
+const togetherLabel = (p: Plan) => `async null, ${p.together.domains} domains × ${p.together.depth} in flight`;
+const portTogetherLabel = (p: Plan) => `MessagePort, ${p.together.domains} workers × ${p.together.depth} in flight, one echo thread`;
 
 const sizeLabel = (bytes: number) => (bytes >= 1 << 20 ? `${bytes / (1 << 20)} MiB` : `${bytes / 1024} KiB`);
 const tcpBulkLabel = (b: TcpBulkPlan) => `TCP bulk, ${sizeLabel(b.bytes)} in ${sizeLabel(b.writeSize)} writes`;
@@ -393,8 +467,25 @@ function linkLabel(c: LinkCase, u: UdpPlan): string {
   return `${udpLabel(u)}, link MTU ${c.mtu}${frames > 1 ? ` (${frames} fragments)` : ''}`;
 }
 
-/** Runs every measurement, pass after pass; `step` is told what is being measured. */
-export async function measureAll(plan: Plan, step: (what: string) => void): Promise<Figure[]> {
+/** What a run measured: the figures, the targets of issue 6 judged on them, and the scale runs' raw readings. */
+export interface Measured {
+  figures: Figure[];
+  targets: Target[];
+  scale: ScaleRaw;
+}
+
+/** The once-per-run measurements, as they came (the JSON keeps them, so a later run can be compared reading by reading). */
+export interface ScaleRaw {
+  moat: Omit<ScaleResult, 'probe'>;
+  bareWorkers: StartupRun;
+  netIdle: IdleConnectionsRun;
+  campaign: CampaignResult[];
+  /** Whether every memory reading collected every thread's garbage first (the inspector was available). */
+  collected: boolean;
+}
+
+/** Runs every measurement, pass after pass, then the once-per-run ones; `step` is told what is being measured. */
+export async function measureAll(plan: Plan, step: (what: string) => void): Promise<Measured> {
   const pooled = new Map<string, unknown[]>();
   const counters = new Map<string, SideCounters>();
   for (let pass = 1; pass <= plan.passes; pass++) {
@@ -404,6 +495,8 @@ export async function measureAll(plan: Plan, step: (what: string) => void): Prom
       pooled.set(m.key, [...(pooled.get(m.key) ?? []), ...got]);
     }
   }
+  const scale = await measureScale(plan, step);
+
   const numbers = (key: string) => pooled.get(key) as number[];
   const rounds = (key: string) => pooled.get(key) as RoundResult[];
 
@@ -421,6 +514,13 @@ export async function measureAll(plan: Plan, step: (what: string) => void): Prom
       `MessagePort, ${depth} in flight`,
       rate(numbers('port-flight'), 'messages/s'),
     ),
+    pair(
+      `null-async-${plan.together.depth}x${plan.together.domains}/port-${plan.together.depth}x${plan.together.domains}`,
+      togetherLabel(plan),
+      rate(numbers('moat-together'), 'calls/s'),
+      portTogetherLabel(plan),
+      rate(numbers('port-together'), 'messages/s'),
+    ),
     ...plan.udp.map((u) =>
       pair(`udp-${u.size}/dgram-${u.size}`, udpLabel(u), transfer(u, rounds(`moat-udp-${u.size}`)), 'Node dgram, 127.0.0.1', transfer(u, rounds(`dgram-${u.size}`))),
     ),
@@ -432,8 +532,171 @@ export async function measureAll(plan: Plan, step: (what: string) => void): Prom
       return pair(`udp-link${c.mtu}-${u.size}/dgram-${u.size}`, linkLabel(c, u), moat, 'Node dgram, 127.0.0.1', transfer(u, rounds(`dgram-${u.size}`)));
     }),
     ...tcpFigures(plan, pooled, counters),
+    ...scale.figures,
   ];
+  return { figures, targets: judgeTargets(figures, plan), scale: scale.raw };
+}
+
+/** The once-per-run measurements: Moat's kernel at scale, then its baselines, then the campaigns. */
+async function measureScale(plan: Plan, step: (what: string) => void): Promise<{ figures: Figure[]; raw: ScaleRaw }> {
+  const s = plan.scale;
+  const total = Math.max(...s.domainMarks);
+  const counts = [s.connectionsPerPair, ...(s.pairs > 1 ? [s.pairs * s.connectionsPerPair] : [])];
+  const memory = MemoryProbe.open();
+  let moat: ScaleResult, bare: StartupRun, net: IdleConnectionsRun;
+  try {
+    step(`Moat kernel at scale: a probe alone, ${total} domains one after another, ${counts.join(' then ')} idle connections (once)`);
+    moat = await kernelAtScale(s, memory, (what) => step(`  Moat kernel at scale: ${what}`));
+    step(`bare workers, ${total} one after another (once)`);
+    bare = await bareWorkers(s.domainMarks, memory);
+    step(`Node net, ${counts.join(' then ')} idle connections (once)`);
+    net = await netIdleConnections(counts, s.depth, memory);
+  } finally {
+    memory.close();
+  }
+  const { seeds, jobs } = plan.campaign;
+  step(`campaign scenario, ${seeds} seeds in the main thread (once)`);
+  const sequential = await sequentialSeeds(seeds);
+  const campaigns: CampaignResult[] = [];
+  for (const j of jobs) {
+    step(`campaign scenario, ${seeds} seeds, ${j} job${j === 1 ? '' : 's'} (once)`);
+    campaigns.push(await campaign(seeds, j));
+  }
+  const { probe, ...moatRaw } = moat;
+  const collected = [...moat.readings, ...moat.connections, ...bare.readings, ...net.readings].every((r) => r.reading.collected);
+  return {
+    figures: [...scaleFigures(plan, moat, bare, net), ...campaignFigures(sequential, campaigns)],
+    raw: { moat: moatRaw, bareWorkers: bare, netIdle: net, campaign: [sequential, ...campaigns], collected },
+  };
+}
+
+const kib = (bytes: number) => bytes / 1024;
+const mib = (bytes: number) => bytes / (1024 * 1024);
+const thousands = (n: number) => n.toLocaleString('en-US');
+
+/** A memory figure: growth per unit from `before` to `after`, in KiB or MiB. */
+function memoryMeasure(before: MemoryReading, after: MemoryReading, count: number, unit: 'KiB' | 'MiB', openMs?: number): Measure {
+  const g = growthPer(before, after, count);
+  const scaleOf = unit === 'KiB' ? kib : mib;
+  return {
+    median: scaleOf(g.rssBytes),
+    unit,
+    samples: 1,
+    memory: { count, ...g, collected: before.collected && after.collected, ...(openMs === undefined ? {} : { openMs }) },
+  };
+}
+
+/** Start-up samples (ms) of the threads started from the one after the previous mark up to this one. */
+export function startupBracket(startups: number[], marks: number[], mark: number): number[] {
+  const previous = Math.max(0, ...marks.filter((m) => m < mark));
+  return startups.slice(previous, mark);
+}
+
+const bracketLabel = (marks: number[], mark: number, what: string) => {
+  const previous = Math.max(0, ...marks.filter((m) => m < mark));
+  return previous + 1 === mark ? `${what} ${mark}` : `${what}s ${previous + 1}-${mark}`;
+};
+
+/** The scale figures: connections' memory, each mark's start-up and memory, and the probe loaded against alone. */
+function scaleFigures(plan: Plan, moat: ScaleResult, bare: StartupRun, net: IdleConnectionsRun): Figure[] {
+  const s = plan.scale;
+  const marks = s.domainMarks;
+  const readingAt = (run: StartupRun, n: number) => run.readings.find((r) => r.count === n)!.reading;
+  const figures: Figure[] = moat.connections.map((c, i) => {
+    const n = net.readings[i + 1]!;
+    const holders = i === 0 ? 'two domains' : `${s.pairs} pairs of domains`;
+    return pair(
+      `idle-conn-${c.count}/net-idle-${c.count}`,
+      `memory per idle TCP connection, ${thousands(c.count)} (${holders})`,
+      memoryMeasure(moat.beforeConnections, c.reading, c.count, 'KiB', c.openMs),
+      'Node net, 127.0.0.1 (both ends)',
+      memoryMeasure(net.readings[0]!.reading, n.reading, n.count, 'KiB', n.openMs),
+    );
+  });
+  for (const mark of marks) {
+    figures.push(
+      pair(
+        `domain-start-${mark}/worker-start-${mark}`,
+        `start-up to first syscall answered, ${bracketLabel(marks, mark, 'domain')}`,
+        { ...summarize(startupBracket(moat.startups, marks, mark)), unit: 'ms' },
+        `bare Worker to first statement, ${bracketLabel(marks, mark, 'worker')}`,
+        { ...summarize(startupBracket(bare.startups, marks, mark)), unit: 'ms' },
+      ),
+    );
+  }
+  for (const mark of marks) {
+    figures.push(
+      pair(
+        `domain-memory-${mark}/worker-memory-${mark}`,
+        `memory per domain, ${mark} on one kernel`,
+        memoryMeasure(moat.readings[0]!.reading, readingAt(moat, mark), mark, 'MiB'),
+        `bare Worker, ${mark} running`,
+        memoryMeasure(bare.readings[0]!.reading, readingAt(bare, mark), mark, 'MiB'),
+      ),
+    );
+  }
+  const { domains, connections } = moat.loadedWith;
+  figures.push(
+    pair(
+      'null-sync-loaded/null-sync-idle',
+      `null syscall, sync, with ${thousands(connections)} connections open and ${domains} domains attached`,
+      latency(moat.probe.loaded),
+      'the same domain, alone on its kernel',
+      latency(moat.probe.idle),
+      'p99',
+    ),
+  );
   return figures;
+}
+
+/** Campaign figures: each number of jobs against the same seeds run one after another in the main thread. */
+function campaignFigures(sequential: CampaignResult, campaigns: CampaignResult[]): Figure[] {
+  const measure = (c: CampaignResult): Measure => ({ median: c.perSecond, unit: 'scenarios/s', samples: 1, campaign: c });
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  return campaigns.map((c) =>
+    pair(
+      `campaign-${c.jobs}/sequential`,
+      `campaign, ${plural(c.seeds, 'seed')}, ${plural(c.jobs, 'job')} (runCampaign)`,
+      measure(c),
+      `the same ${plural(c.seeds, 'seed')} one after another in the main thread, no pool`,
+      measure(sequential),
+    ),
+  );
+}
+
+/** One target of issue 6, judged on this run's figures. */
+export interface Target {
+  target: string;
+  /** The figure it is judged on, and its ratio. */
+  figure: string;
+  measured: number;
+  limit: number;
+  /** 'max': the ratio must not exceed the limit; 'min': it must reach it. */
+  kind: 'max' | 'min';
+  met: boolean;
+  /** Set when this run did not measure under the target's own conditions (e.g. --quick). */
+  caveat?: string;
+}
+
+/** The targets of issue 6, each judged on the ratio of the figure it names. */
+export function judgeTargets(figures: Figure[], plan: Plan): Target[] {
+  const ratio = (id: string) => figures.find((f) => f.id === id)?.ratio ?? NaN;
+  const judge = (target: string, figure: string, limit: number, kind: Target['kind'], caveat?: string): Target => {
+    const measured = ratio(figure);
+    return { target, figure, measured, limit, kind, met: kind === 'max' ? measured <= limit : measured >= limit, ...(caveat ? { caveat } : {}) };
+  };
+  const loaded = figures.find((f) => f.id === 'null-sync-loaded/null-sync-idle');
+  const attached = 1 + Math.max(...plan.scale.domainMarks);
+  const caveat =
+    plan.scale.connectionsPerPair < 1000 || attached < 64
+      ? `measured with ${thousands(plan.scale.connectionsPerPair)} connections and ${attached} domains, not the target's 1,000 and 64`
+      : undefined;
+  return [
+    judge('null syscall (sync) at most 1.3x the raw transport', 'null-sync/port-sync', 1.3, 'max'),
+    judge('null syscall (async) at most 1.3x the raw transport', 'null-async/port-async', 1.3, 'max'),
+    judge('bulk TCP on one machine at least 0.5x Node net', 'tcp/net', 0.5, 'min'),
+    judge(`1,000 connections and 64 domains on one kernel: null syscall p99 at most 10x the idle p99`, loaded?.id ?? 'null-sync-loaded/null-sync-idle', 10, 'max', caveat),
+  ];
 }
 
 /** The TCP figures, from the pooled samples and the counters of every pass. */

@@ -22,9 +22,9 @@ const date = new Date().toISOString();
 // Progress goes to stderr so that --json leaves stdout one JSON object.
 const plan = quick ? QUICK : FULL;
 // Each step says when it started, so a slow measurement shows in the log.
-const figures = await measureAll(plan, (what) => console.error(`[${((performance.now() - started) / 1000).toFixed(1)} s] measuring ${what}...`));
+const { figures, targets, scale } = await measureAll(plan, (what) => console.error(`[${((performance.now() - started) / 1000).toFixed(1)} s] measuring ${what}...`));
 const durationMs = Math.round(performance.now() - started);
-const report: BenchReport = { date, quick, durationMs, machine: describeMachine(), plan, figures };
+const report: BenchReport = { date, quick, durationMs, machine: describeMachine(), plan, figures, targets, scale };
 
 const results = new URL('../results/', import.meta.url);
 await mkdir(results, { recursive: true });

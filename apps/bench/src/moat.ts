@@ -6,7 +6,15 @@
  */
 import type { KernelStats } from '@moat/kernel';
 import { Machine, Network, type DomainHandle } from '@moat/sim';
+import type { StartupRun } from './baselines.js';
+import { conduct, epochMs, newBell, ring } from './doorbell.js';
+import { byTrial, type Span, type ThroughputPlan } from './measure.js';
+import type { MemoryProbe, MemoryReading } from './memory.js';
+import type { ConnAcceptorArgs } from './programs/conn-acceptor.js';
+import type { ConnOpenerArgs } from './programs/conn-opener.js';
 import type { NullCallsArgs } from './programs/null-calls.js';
+import type { NullProbeArgs } from './programs/null-probe.js';
+import { startedAt } from './programs/started.js';
 import type { TcpAcceptorArgs } from './programs/tcp-acceptor.js';
 import type { TcpConnectorArgs } from './programs/tcp-connector.js';
 import type { TcpSinkArgs } from './programs/tcp-sink.js';
@@ -37,6 +45,22 @@ async function returned<T>(d: DomainHandle): Promise<T> {
 /** Null syscalls from one domain (latency samples in µs, or calls/s per trial for 'in-flight'). */
 export function nullCalls(args: NullCallsArgs): Promise<Float64Array | number[]> {
   return onMachine(async (m) => returned(await m.spawn({ name: 'caller', program: program('null-calls'), args })));
+}
+
+/**
+ * `domains` domains on one kernel, each keeping `depth` null calls in flight,
+ * started together by the bell (they are spawned all at once: their start-up
+ * is not what this measures): each trial's spans, one per domain.
+ */
+export function nullCallsTogether(domains: number, plan: ThroughputPlan): Promise<Span[][]> {
+  return onMachine(async (m) => {
+    const bell = newBell();
+    const args = { mode: 'together', bell, ...plan } satisfies NullCallsArgs;
+    const callers = await Promise.all(Array.from({ length: domains }, (_, i) => m.spawn({ name: `caller${i}`, program: program('null-calls'), args })));
+    const ready = callers.map((d) => (trial: number) => d.waitForLog(new RegExp(`^ready ${trial}$`)));
+    const [, spans] = await Promise.all([conduct(bell, plan.trials, ready), Promise.all(callers.map((d) => returned<Span[]>(d)))]);
+    return byTrial(spans);
+  });
 }
 
 const RECEIVER_PORT = 7000;
@@ -156,5 +180,148 @@ function flatten(s: KernelStats): Record<string, number> {
   out['pool.failures'] = s.pool.failures;
   out['kernel.internalErrors'] = s.internalErrors;
   out['kernel.leaks'] = s.leaks.length;
+  return out;
+}
+
+/** The kernel at scale, measured on one machine (see `kernelAtScale`). */
+export interface ScalePlan {
+  /** Domain counts at which memory is read (and start-up brackets end); the last is how many are spawned after the probe. */
+  domainMarks: number[];
+  /** Pairs of domains that hold connections, an acceptor and an opener each: the last of the spawned domains. */
+  pairs: number;
+  /** Connections each pair holds. A domain holds at most 1024 handles, whatever its maxHandles (the kernel's handle table has 10 bits of slot). */
+  connectionsPerPair: number;
+  /** Connects, and accepts, each pair keeps in flight. */
+  depth: number;
+  /** The probe's blocking null syscalls, alone and then loaded; few when loaded, since every call then costs milliseconds. */
+  probe: { warmup: { idle: number; loaded: number }; iterations: number };
+}
+
+export interface ScaleResult extends StartupRun {
+  /** The probe's null syscall latencies (µs): alone on the kernel, then with the first pair's connections open and every domain attached. */
+  probe: { idle: Float64Array; loaded: Float64Array };
+  /** Domains attached while the probe was loaded, itself included, and the connections then open. */
+  loadedWith: { domains: number; connections: number };
+  /** Readings once the first pair's connections were open, then every pair's (`count` connections; `openMs` to open those added since the reading before). */
+  connections: { count: number; reading: MemoryReading; openMs: number }[];
+  /** The reading the connection figures grow from: every domain attached, no connection open. */
+  beforeConnections: MemoryReading;
+  /** The kernel's counters at the end: its internal errors and leaks, every nonzero drop, TCP segments, sockets held. */
+  counters: Record<string, number>;
+}
+
+/** The bell's values in a scale run, in the order it rings them. */
+const BELL = { firstPair: 1, loaded: 2, otherPairs: 3, release: 4 } as const;
+
+/**
+ * One kernel taken to scale. A probe domain first times null syscalls alone
+ * on the kernel. Then domains are spawned one after another, each once the
+ * one before has had its first syscall answered, with memory read at each
+ * mark: idle domains first (each blocked in a recv), then the pairs. The
+ * first pair opens its connections, the probe times its calls again, and
+ * the other pairs open theirs.
+ */
+export async function kernelAtScale(plan: ScalePlan, memory: MemoryProbe, note: (what: string) => void = () => undefined): Promise<ScaleResult> {
+  const total = Math.max(...plan.domainMarks);
+  if (2 * plan.pairs > total) throw new Error(`${plan.pairs} pairs of connection domains do not fit in ${total} domains`);
+  const machine = new Machine({ name: 'scale' });
+  const bell = newBell();
+  try {
+    const probe = await machine.spawn({
+      name: 'probe',
+      program: program('null-probe'),
+      args: { ...plan.probe, bell, loaded: BELL.loaded, release: BELL.release } satisfies NullProbeArgs,
+    });
+    await probe.waitForLog(/^idle done$/);
+    const idle = probe.published as Float64Array;
+    note('the probe alone: done');
+
+    const run: StartupRun = { startups: [], readings: [{ count: 0, reading: await memory.read() }] };
+    // A domain holds at most 1024 handles: raise the default 64 to that for the pairs.
+    const limits = { maxHandles: 1024 };
+    const openers: DomainHandle[] = [];
+    const acceptors: DomainHandle[] = [];
+    for (let n = 1; n <= total; n++) {
+      const pair = n - (total - 2 * plan.pairs) - 1; // >= 0 for the pairs' domains: acceptor, opener, acceptor...
+      const p = Math.floor(pair / 2);
+      const port = 6000 + p;
+      const go = p === 0 ? BELL.firstPair : BELL.otherPairs;
+      const t = epochMs();
+      const d =
+        pair < 0
+          ? await machine.spawn({ name: `idle${n}`, program: program('idle') })
+          : pair % 2 === 0
+            ? await machine.spawn({
+                name: `acceptor${p}`,
+                program: program('conn-acceptor'),
+                limits,
+                args: { addr: '127.0.0.1', port, connections: plan.connectionsPerPair, depth: plan.depth, bell, go, release: BELL.release } satisfies ConnAcceptorArgs,
+              })
+            : await machine.spawn({
+                name: `opener${p}`,
+                program: program('conn-opener'),
+                limits,
+                args: { to: { addr: '127.0.0.1', port }, connections: plan.connectionsPerPair, depth: plan.depth, bell, go, release: BELL.release } satisfies ConnOpenerArgs,
+              });
+      run.startups.push(startedAt(await d.waitForLog(/^started /)) - t);
+      if (pair >= 0 && pair % 2 === 0) {
+        await d.waitForLog(/^ready$/); // listening before its opener can be told to go
+        acceptors.push(d);
+      } else if (pair >= 0) openers.push(d);
+      if (plan.domainMarks.includes(n)) {
+        note(`${n} domains attached`);
+        run.readings.push({ count: n, reading: await memory.read() });
+      }
+    }
+    const beforeConnections = run.readings.at(-1)!.reading;
+
+    /** Rings `value` and waits until the pairs `from` to `to` (exclusive) hold their connections: the slowest opener's time to open its own. */
+    const open = async (value: number, from: number, to: number) => {
+      ring(bell, value);
+      const held = await Promise.all(openers.slice(from, to).map((o) => o.waitForLog(/^held /)));
+      await Promise.all(acceptors.slice(from, to).map((a) => a.waitForLog(/^held$/)));
+      return Math.max(...held.map((line) => Number(line.slice('held '.length))));
+    };
+    const connections: ScaleResult['connections'] = [];
+    note(`the first pair opening ${plan.connectionsPerPair} connections`);
+    const firstMs = await open(BELL.firstPair, 0, 1);
+    connections.push({ count: plan.connectionsPerPair, reading: await memory.read(), openMs: firstMs });
+
+    note('the probe, loaded');
+    ring(bell, BELL.loaded);
+    await probe.waitForLog(/^loaded done$/);
+    const loaded = probe.published as Float64Array;
+
+    if (plan.pairs > 1) {
+      note(`${plan.pairs - 1} more pairs opening theirs`);
+      const restMs = await open(BELL.otherPairs, 1, plan.pairs);
+      connections.push({ count: plan.pairs * plan.connectionsPerPair, reading: await memory.read(), openMs: restMs });
+    }
+    const stats = await machine.stats();
+    ring(bell, BELL.release);
+    return {
+      ...run,
+      probe: { idle, loaded },
+      loadedWith: { domains: 1 + total, connections: plan.connectionsPerPair },
+      connections,
+      beforeConnections,
+      counters: scaleCounters(stats),
+    };
+  } finally {
+    await machine.shutdown();
+  }
+}
+
+/** What a scale run's kernel counted: errors and leaks (must be 0), every nonzero drop, TCP handshakes and resets, the sockets its domains held. */
+function scaleCounters(stats: KernelStats): Record<string, number> {
+  const flat = flatten(stats);
+  const out: Record<string, number> = {
+    'kernel.internalErrors': flat['kernel.internalErrors']!,
+    'kernel.leaks': flat['kernel.leaks']!,
+    'stack.in.tcpSyn': flat['stack.in.tcpSyn'] ?? 0,
+    'stack.out.tcpRst': flat['stack.out.tcpRst'] ?? 0,
+    'domains.sockets': stats.domains.reduce((a, d) => a + (d.alive ? d.accounting.sockets : 0), 0),
+  };
+  for (const [k, v] of Object.entries(flat)) if (/^stack\.drop\./.test(k) && v > 0) out[k] = v;
   return out;
 }

@@ -1,6 +1,6 @@
 /** Presenting a run: the machine it ran on, the JSON record and the table. */
 import os from 'node:os';
-import type { Figure, Measure, Plan } from './figures.js';
+import type { Figure, Measure, Plan, ScaleRaw, Target } from './figures.js';
 
 export interface MachineDescription {
   cpu: string;
@@ -19,6 +19,10 @@ export interface BenchReport {
   /** Iterations, windows and passes: runs are comparable only under the same plan. */
   plan: Plan;
   figures: Figure[];
+  /** Issue 6's targets, each judged on a figure's ratio. */
+  targets: Target[];
+  /** The once-per-run measurements' raw readings and start-up times. */
+  scale: ScaleRaw;
 }
 
 export function describeMachine(): MachineDescription {
@@ -39,7 +43,14 @@ function number(n: number): string {
 }
 
 function cell(m: Measure): string {
-  if (m.unit === 'µs') return `${m.median.toFixed(1)} µs (p99 ${m.p99!.toFixed(1)})`;
+  if (m.unit === 'µs' || m.unit === 'ms') {
+    const one = m.samples === 1 ? '' : ` (p99 ${number(m.p99!)})`;
+    return `${number(m.median)} ${m.unit}${one}`;
+  }
+  if (m.memory) {
+    const kernel = m.memory.kernelBytes === undefined ? '' : ` (kernel heap ${number(m.memory.kernelBytes / 1024)} KiB)`;
+    return `${number(m.median)} ${m.unit}${kernel}`;
+  }
   if (m.unit === 'MB/s' && m.datagramsPerSec === undefined) return `${number(m.median)} MB/s`;
   if (m.unit === 'MB/s') {
     const delivered = `${(m.deliveredFraction! * 100).toFixed(m.deliveredFraction === 1 ? 0 : 1)}% delivered`;
@@ -51,7 +62,7 @@ function cell(m: Measure): string {
 export function renderTable(report: BenchReport): string {
   const rows = [
     ['Moat figure', 'Moat', 'Baseline (same run)', 'Baseline', 'Moat/baseline'],
-    ...report.figures.map((f) => [f.figure, cell(f.moat), f.baseline.name, cell(f.baseline), `${f.ratio.toFixed(2)}x`]),
+    ...report.figures.map((f) => [f.figure, cell(f.moat), f.baseline.name, cell(f.baseline), `${f.ratioOf ? `${f.ratioOf} ` : ''}${f.ratio.toFixed(2)}x`]),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   const line = (r: string[]) => r.map((s, c) => (c === r.length - 1 ? s.padStart(widths[c]!) : s.padEnd(widths[c]!))).join('  ');
@@ -80,10 +91,51 @@ export function renderTable(report: BenchReport): string {
     ...rows.slice(1).map(line),
     ...linkNote,
     ...tcpNotes(report.figures),
+    ...scaleNotes(report),
     '',
-    'Medians (latency: µs per round trip, p99 beside; throughput: per second). Ratio = Moat median / baseline median:',
-    'above 1 Moat is slower for latencies; below 1 Moat is slower for throughputs.',
+    'Medians (latency: µs per round trip or ms of start-up, p99 beside; throughput: per second; memory: growth per',
+    'connection, domain or worker, of the whole process\'s rss). Ratio = Moat median / baseline median (p99 / p99 where',
+    'marked): above 1 Moat is slower for latencies and uses more for memory; below 1 Moat is slower for throughputs.',
+    ...targetLines(report.targets),
   ].join('\n');
+}
+
+/** Below the table: how the scale figures were read, and what the kernel counted. */
+function scaleNotes(report: BenchReport): string[] {
+  const { moat, collected } = report.scale;
+  const errors = Object.entries(moat.counters).filter(([k, v]) => /kernel\.(internalErrors|leaks)$/.test(k) && v > 0);
+  const drops = Object.entries(moat.counters).filter(([k, v]) => k.startsWith('stack.drop.') && v > 0);
+  // Each reading after the first covers only the connections added since the one before.
+  const opening = (readings: { count: number; openMs: number }[]) =>
+    readings
+      .filter((r) => r.count > 0)
+      .map((r, i, all) => `${(r.count - (all[i - 1]?.count ?? 0)).toLocaleString('en-US')} in ${(r.openMs / 1000).toFixed(1)} s`)
+      .join(', then ');
+  return [
+    '',
+    'Moat at scale (once per run, one kernel):',
+    `  memory: ${collected ? 'every thread collected its garbage (through the inspector) before each reading' : 'plain rss deltas, the inspector being unavailable'};`,
+    '  the kernel heap in brackets is the kernel worker\'s own growth (heap in use and external), read from inside it.',
+    `  connections opened: ${opening(moat.connections)} (the pairs after the first all at once; Node: ${opening(report.scale.netIdle.readings)});`,
+    `  the kernel then held ${moat.counters['domains.sockets']!.toLocaleString('en-US')} sockets of its domains; ${
+      errors.length === 0 ? 'no internal error or leak' : `KERNEL ERRORS: ${errors.map(([k, v]) => `${k} ${v}`).join(', ')}`
+    }, ${drops.length === 0 ? 'nothing dropped' : `dropped: ${drops.map(([k, v]) => `${k} ${v}`).join(', ')}`
+    }, ${moat.counters['stack.out.tcpRst']} RSTs.`,
+  ];
+}
+
+/** After the table: issue 6's targets, each with its figure's ratio. */
+function targetLines(targets: Target[]): string[] {
+  if (targets.length === 0) return [];
+  const width = Math.max(...targets.map((t) => t.target.length));
+  return [
+    '',
+    'Targets of issue 6:',
+    ...targets.map(
+      (t) =>
+        `  ${t.target.padEnd(width)}  ${t.measured.toFixed(2)}x (${t.kind === 'max' ? '<=' : '>='} ${t.limit}x)  ${t.met ? 'MET' : 'NOT MET'}${t.caveat ? ` (${t.caveat})` : ''}`,
+    ),
+  ];
 }
 
 /** Below the table: what the kernels counted during the Moat TCP figures. */

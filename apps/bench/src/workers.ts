@@ -23,3 +23,26 @@ export function nextMessage<T>(worker: Worker): Promise<T> {
 export function ended(...workers: Worker[]): Promise<unknown> {
   return Promise.all(workers.map((w) => new Promise((resolve) => (w.threadId === -1 ? resolve(undefined) : w.once('exit', resolve)))));
 }
+
+/**
+ * A worker that posts `{ ready: n }` notes before its one result: `ready(n)`
+ * resolves once it has said so, `result` with the first other message.
+ */
+export function readyAndResult<T>(worker: Worker): { ready(n: number): Promise<void>; result: Promise<T> } {
+  const said = new Set<number>();
+  const waiting = new Map<number, () => void>();
+  const result = new Promise<T>((resolve, reject) => {
+    worker.on('message', (m: unknown) => {
+      const n = (m as { ready?: unknown } | null)?.ready;
+      if (typeof n !== 'number') return resolve(m as T);
+      said.add(n);
+      waiting.get(n)?.();
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`worker ended (exit ${code}) before answering`)));
+  });
+  return {
+    ready: (n) => (said.has(n) ? Promise.resolve() : Promise.race([new Promise<void>((resolve) => waiting.set(n, resolve)), result.then(() => undefined)])),
+    result,
+  };
+}

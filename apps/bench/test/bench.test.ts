@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { addCounters, framesPerDatagram, linkReport, tcpBulkReport, tcpConnectReport } from '../src/figures.js';
+import { bellRung, conduct, newBell, ring, waitForBell } from '../src/doorbell.js';
+import { addCounters, FULL, framesPerDatagram, judgeTargets, linkReport, QUICK, startupBracket, tcpBulkReport, tcpConnectReport, type Figure } from '../src/figures.js';
+import { aggregateRate, byTrial } from '../src/measure.js';
+import { growthPer, type MemoryReading } from '../src/memory.js';
 import { median, quantile, summarize } from '../src/stats.js';
 import {
   acceptedConnections,
@@ -160,5 +163,102 @@ describe('TCP runs', () => {
     expect(c.counters['machine.kernel.leaks']).toBe(0);
     expect(c.drops['machine.stack.tx.deviceQueueFull']).toBe(0);
     expect(c.blockRates).toEqual([[1, 2]]);
+  });
+});
+
+describe('threads started together', () => {
+  it('rates all calls over the span from the first start to the last end', () => {
+    const spans = [
+      { start: 0, end: 1000, calls: 100 },
+      { start: 500, end: 2000, calls: 200 },
+    ];
+    expect(aggregateRate(spans)).toBe(150);
+  });
+
+  it('regroups each thread’s trials by trial', () => {
+    const s = (start: number) => ({ start, end: start + 1, calls: 1 });
+    expect(byTrial([[s(1), s(2)], [s(3), s(4)]])).toEqual([[s(1), s(3)], [s(2), s(4)]]);
+  });
+
+  it('rings the bell for a trial only once every thread is ready for it', async () => {
+    const bell = newBell();
+    const ready: (() => void)[] = [];
+    const said = [0, 1].map(() => new Map<number, Promise<void>>());
+    const readyFor = (thread: number) => (trial: number) => {
+      if (!said[thread]!.has(trial)) said[thread]!.set(trial, new Promise<void>((r) => ready.push(r)));
+      return said[thread]!.get(trial)!;
+    };
+    const conducted = conduct(bell, 1, [readyFor(0), readyFor(1)]);
+    await Promise.resolve();
+    ready[0]!();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(Atomics.load(new Int32Array(bell), 0)).toBe(0); // one thread still not ready
+    ready[1]!();
+    await conducted;
+    expect(Atomics.load(new Int32Array(bell), 0)).toBe(1);
+    waitForBell(bell, 1); // returns at once: the bell is already there
+  });
+
+  it('wakes a thread waiting without blocking when the bell reaches its value', async () => {
+    const bell = newBell();
+    let woke = false;
+    const waiting = bellRung(bell, 2).then(() => (woke = true));
+    ring(bell, 1);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(woke).toBe(false);
+    ring(bell, 2);
+    await waiting;
+    expect(woke).toBe(true);
+  });
+});
+
+describe('scale figures', () => {
+  it('takes each mark’s start-ups from the one after the previous mark', () => {
+    const startups = [10, 20, 30, 40, 50, 60, 70, 80];
+    expect(startupBracket(startups, [1, 4, 8], 1)).toEqual([10]);
+    expect(startupBracket(startups, [1, 4, 8], 4)).toEqual([20, 30, 40]);
+    expect(startupBracket(startups, [1, 4, 8], 8)).toEqual([50, 60, 70, 80]);
+  });
+
+  it('divides the growth of rss, and of the kernel when both readings have it', () => {
+    const reading = (rss: number, heap?: number): MemoryReading => ({ rss, kernels: heap === undefined ? [] : [{ heapUsed: heap, external: 100 }], collected: true });
+    expect(growthPer(reading(1000, 500), reading(3000, 1500), 10)).toEqual({ rssBytes: 200, kernelBytes: 100 });
+    expect(growthPer(reading(1000), reading(3000, 1500), 10)).toEqual({ rssBytes: 200 });
+  });
+
+  it('plans the full run’s scale under the kernel’s limits', () => {
+    const s = FULL.scale;
+    expect(Math.max(...s.domainMarks)).toBe(64);
+    expect(2 * s.pairs).toBeLessThanOrEqual(Math.max(...s.domainMarks));
+    // A domain holds at most 1024 handles: a pair's connections and its listener.
+    expect(s.connectionsPerPair + 1).toBeLessThanOrEqual(1024);
+    expect(s.pairs * s.connectionsPerPair).toBe(10_000);
+  });
+});
+
+describe('targets', () => {
+  const figure = (id: string, ratio: number): Figure => ({
+    id,
+    figure: id,
+    ratio,
+    moat: { median: ratio, unit: 'µs', samples: 1 },
+    baseline: { name: 'b', median: 1, unit: 'µs', samples: 1 },
+  });
+  const figures = [figure('null-sync/port-sync', 1.2), figure('null-async/port-async', 1.5), figure('tcp/net', 0.5), figure('null-sync-loaded/null-sync-idle', 12)];
+
+  it('judges each target on its figure’s ratio, in the right direction', () => {
+    const t = judgeTargets(figures, FULL);
+    expect(t.map((x) => [x.figure, x.met])).toEqual([
+      ['null-sync/port-sync', true],
+      ['null-async/port-async', false],
+      ['tcp/net', true], // at least 0.5x: exactly 0.5 is met
+      ['null-sync-loaded/null-sync-idle', false],
+    ]);
+    expect(t.every((x) => x.caveat === undefined)).toBe(true);
+  });
+
+  it('says when a run did not measure under the target’s conditions', () => {
+    const loaded = judgeTargets(figures, QUICK).at(-1)!;
+    expect(loaded.caveat).toMatch(/100 connections and 3 domains/);
   });
 });

@@ -5,7 +5,7 @@
  * validation, the kernel's scheduling) is what the ratio shows.
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { throughput, timeAsync, timeSync } from '../measure.js';
+import { throughput, timeAsync, timeSync, togetherTrials, type Span } from '../measure.js';
 import type { NullCallsArgs } from '../programs/null-calls.js';
 import { waitForChange } from './spin.js';
 
@@ -45,9 +45,10 @@ function asyncRoundTrip(): () => Promise<void> {
     });
 }
 
-let result: Float64Array | number[];
+let result: Float64Array | number[] | Span[];
 if (plan.mode === 'sync') result = timeSync(plan.warmup, plan.iterations, syncRoundTrip());
 else if (plan.mode === 'async') result = await timeAsync(plan.warmup, plan.iterations, asyncRoundTrip());
-else result = await throughput(plan, asyncRoundTrip());
+else if (plan.mode === 'in-flight') result = await throughput(plan, asyncRoundTrip());
+else result = await togetherTrials(plan, plan.bell, (trial) => parentPort!.postMessage({ ready: trial }), asyncRoundTrip());
 port.close();
 parentPort!.postMessage(result);
