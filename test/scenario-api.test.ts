@@ -1,6 +1,6 @@
 /** defineScenario: the checks that name the field, supervision, faults and expectations, on real workers. */
 import { describe, expect, it } from 'vitest';
-import { defineScenario, ScenarioError, type ScenarioDefinition } from '@moat/sim';
+import { defineScenario, renderReport, ScenarioError, type ScenarioDefinition } from '@moat/sim';
 
 const program = (name: string) => new URL(`./fixtures/programs/${name}.mjs`, import.meta.url);
 
@@ -133,6 +133,11 @@ describe('running a declared scenario', () => {
     expect(by.killed!.status).toBe('killed');
     expect(by.killed!.error).toBe('fault: kill at syscall 7');
     expect(by.clean!.status).toBe('returned');
+    // The terminal report says which fault each suffered.
+    const text = renderReport(report);
+    expect(text).toMatch(/thrower\s+thrower\s+threw\s+0\s+throw 1/);
+    expect(text).toMatch(/hanger\s+hanger\s+killed\s+0\s+hang 1, watchdog/);
+    expect(text).toMatch(/killed\s+killed\s+killed\s+0\s+kill 1\s+\d/);
     for (const d of report.domains) {
       expect(d.final, d.name).toEqual({ handles: 0, grantedHandles: 0, sockets: 0, buffers: 0, bufferBytes: 0, streamBytes: 0, pendingCalls: 0 });
       // Six calls answered before the fault (three rounds of socket and close), none after.

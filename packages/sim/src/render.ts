@@ -19,16 +19,26 @@ const outcomeList = (o: Record<string, number>) =>
     .map(([k, n]) => `${k} ${n}`)
     .join(', ') || '-';
 
+/** The faults delivered to a domain (the kernel counts them as '(fault)' calls) and a kill by fault or watchdog. */
+function faultsSuffered(delivered: Record<string, number> | undefined, status: string, error: string | undefined): string {
+  const parts = Object.entries(delivered ?? {}).map(([kind, n]) => `${kind} ${n}`);
+  // A kill at a syscall is in the kernel's count already; one at a time is the host's, and a watchdog's is neither.
+  if (status === 'killed' && error?.startsWith('watchdog:')) parts.push('watchdog');
+  else if (status === 'killed' && error?.startsWith('fault: kill') && !delivered?.kill) parts.push('kill 1');
+  return parts.join(', ') || '-';
+}
+
 export function renderReport(r: ScenarioReport): string {
   const out: string[] = [];
   out.push(bold(`Scenario ${r.scenario}`) + ` (seed ${r.seed}, ${(r.durationMs / 1000).toFixed(2)} s)`);
   out.push(r.description, '');
   out.push(bold('Domains'));
-  const rows = [['domain', 'role', 'ended', 'syscalls', 'ok', 'refused (by errno)', 'left held']];
+  const rows = [['domain', 'role', 'ended', 'restarts', 'faults suffered', 'syscalls', 'ok', 'refused (by errno)', 'left held']];
   for (const d of r.domains) {
-    const t = tallyCalls(d.calls);
-    const held = d.final ? `${d.final.handles} handles, ${d.final.buffers} buffers, ${d.final.bufferBytes} B` : '?';
-    rows.push([d.name, d.role, d.status, String(t.total), String(t.ok), outcomeList(t.refused), held]);
+    const { ['(fault)']: faults, ...calls } = d.calls;
+    const t = tallyCalls(calls);
+    const held = d.final ? `${d.final.handles} handles, ${d.final.buffers} buffers, ${d.final.bufferBytes + d.final.streamBytes} B` : '?';
+    rows.push([d.name, d.role, d.status, String(d.restarts), faultsSuffered(faults, d.status, d.error), String(t.total), String(t.ok), outcomeList(t.refused), held]);
   }
   out.push(table(rows), '');
   for (const d of r.domains) {

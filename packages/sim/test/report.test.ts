@@ -49,7 +49,7 @@ describe('report helpers', () => {
     };
     const text = renderReport(report);
     expect(text).toContain('Scenario s (seed 3, 1.50 s)');
-    expect(text).toMatch(/evil\s+attacker\s+threw\s+5\s+0\s+EBADF 5/);
+    expect(text).toMatch(/evil\s+attacker\s+threw\s+0\s+-\s+5\s+0\s+EBADF 5/);
     expect(text).toMatch(/forge\s+5\s+EBADF 5\s+0/);
     expect(text).toContain('udp.noSocket 2');
     expect(text).toContain('PASS  good: fine');
