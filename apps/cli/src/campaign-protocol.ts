@@ -7,6 +7,13 @@ export interface SeedTask {
   /** A scenario name, or a module's absolute path (ResolvedScenario.ref). */
   scenario: string;
   seed: number;
+  /** Fault specs for this seed (`{seed}` already replaced), as `moat run --fault` takes them. */
+  faults?: string[];
+}
+
+/** A campaign's fault spec for one seed: `{seed}` stands for the seed, so each seed can fault at a different point. */
+export function faultsForSeed(specs: readonly string[], seed: number): string[] {
+  return specs.map((s) => s.replaceAll('{seed}', String(seed)));
 }
 
 /** Why a seed failed when it has no verdict to blame. */

@@ -11,6 +11,11 @@ import '@moat/examples';
 import { clip, STARTED, type SeedResult, type SeedTask, type StartedMessage } from './campaign-protocol.js';
 import { resolveScenario } from './resolve-scenario.js';
 
+async function parsedFaults(specs: string[]) {
+  const { parseFaultSpec } = await import('@moat/sim');
+  return specs.map(parseFaultSpec);
+}
+
 // A pool thread runs many seeds of one scenario: load its module once.
 const loaded = new Map<string, Promise<ScenarioEntry>>();
 
@@ -28,7 +33,8 @@ export default async function runSeed(task: SeedTask): Promise<SeedResult> {
   try {
     let entry = loaded.get(task.scenario);
     if (!entry) loaded.set(task.scenario, (entry = resolveScenario(task.scenario).then((r) => r.entry)));
-    const report: unknown = await (await entry).run({ seed: task.seed });
+    const faults = task.faults?.length ? await parsedFaults(task.faults) : undefined;
+    const report: unknown = await (await entry).run({ seed: task.seed, ...(faults ? { faults } : {}) });
     const durationMs = performance.now() - started;
     if (typeof report !== 'object' || report === null || !Array.isArray((report as { verdicts?: unknown }).verdicts)) {
       return fail(`run() did not return a scenario report (got ${report === null ? 'null' : typeof report} without a verdicts array)`);

@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { clip, STARTED, type SeedResult, type SeedTask, type StartedMessage } from './campaign-protocol.js';
+import { clip, faultsForSeed, STARTED, type SeedResult, type SeedTask, type StartedMessage } from './campaign-protocol.js';
 import { resolveScenario } from './resolve-scenario.js';
 
 export type { ErrorClass, SeedResult } from './campaign-protocol.js';
@@ -29,6 +29,8 @@ export interface CampaignOptions {
   firstSeed?: number;
   /** Longest one seed may run before its thread is terminated and the seed counted as 'timeout'. */
   timeoutMs?: number;
+  /** Fault specs added to every seed's run (`{seed}` is replaced by the seed), as `moat run --fault` takes them. */
+  faults?: string[];
   /** Each seed's result as it arrives (done and failed include it). */
   onResult?(result: SeedResult, progress: { done: number; failed: number; total: number }): void;
   /** A pool thread began running this seed. */
@@ -88,8 +90,8 @@ export function shellQuote(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
-export function replayCommand(scenario: string, seed: number): string {
-  return `moat replay ${shellQuote(scenario)} --seed ${seed}`;
+export function replayCommand(scenario: string, seed: number, faults: readonly string[] = []): string {
+  return `moat replay ${shellQuote(scenario)} --seed ${seed}${faults.map((f) => ` --fault ${shellQuote(f)}`).join('')}`;
 }
 
 export function classesOf(r: SeedResult): string[] {
@@ -206,7 +208,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
     const task: InFlight = { seed, abort: new AbortController() };
     inFlight.set(seed, task);
     pool
-      .run({ scenario: ref, seed }, { signal: task.abort.signal })
+      .run({ scenario: ref, seed, faults: faultsForSeed(options.faults ?? [], seed) }, { signal: task.abort.signal })
       .then(
         (result) => {
           markStarted(task, true);
@@ -252,7 +254,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
   }
   if (callbackError) throw callbackError.error;
   const wallMs = performance.now() - started;
-  return summarize(options.scenario, { firstSeed, seeds, jobs, timeoutMs }, results, { wallMs, interrupted: stopping, threadErrors });
+  return summarize(options.scenario, { firstSeed, seeds, jobs, timeoutMs }, results, { wallMs, interrupted: stopping, threadErrors }, options.faults);
 }
 
 /** Builds the summary from per-seed results (any order). */
@@ -261,6 +263,7 @@ export function summarize(
   plan: { firstSeed: number; seeds: number; jobs: number; timeoutMs: number },
   results: SeedResult[],
   run: { wallMs: number; interrupted: boolean; threadErrors?: string[] },
+  faults: readonly string[] = [],
 ): CampaignSummary {
   const sorted = [...results].sort((a, b) => a.seed - b.seed);
   const failing = sorted.filter((r) => !r.passed);
@@ -290,7 +293,7 @@ export function summarize(
     failing: failing.map((r) => ({
       seed: r.seed,
       classes: classesOf(r),
-      replay: replayCommand(scenario, r.seed),
+      replay: replayCommand(scenario, r.seed, faultsForSeed(faults, r.seed)),
       failedVerdicts: r.failedVerdicts,
       domains: r.domains,
       ...(r.error ? { error: r.error } : {}),

@@ -114,10 +114,14 @@ interface CampaignCliOptions {
   timeoutMs: number;
   json?: boolean;
   out?: string;
+  fault: string[];
 }
 
 async function campaign(arg: string, opts: CampaignCliOptions): Promise<void> {
-  const { arg: scenario } = await scenarioOrExit(arg);
+  const { arg: scenario, entry } = await scenarioOrExit(arg);
+  // Checked here with the first seed's values, so a bad spec is a usage error and not every seed's crash.
+  const { faultsForSeed } = await import('./campaign-protocol.js');
+  await faultsOrExit(entry, faultsForSeed(opts.fault, opts.firstSeed));
   const stop = new AbortController();
   const force = new AbortController();
   const running = new Set<number>();
@@ -156,6 +160,7 @@ async function campaign(arg: string, opts: CampaignCliOptions): Promise<void> {
       jobs: opts.jobs,
       firstSeed: opts.firstSeed,
       timeoutMs: opts.timeoutMs,
+      faults: opts.fault,
       signal: stop.signal,
       forceSignal: force.signal,
       onStart: (seed) => running.add(seed),
@@ -248,13 +253,19 @@ program
   .option('--timeout-ms <ms>', "a seed still running after this long has its thread terminated and fails as 'timeout'", integer(1), DEFAULT_TIMEOUT_MS)
   .option('--json', 'print the summary as JSON (and no progress)')
   .option('--out <file>', 'also write the JSON summary to this file')
+  .option(
+    '--fault <spec>',
+    "add a fault to every seed's run, repeatable, as moat run --fault takes it; {seed} stands for the seed (e.g. third-party:kill@{seed})",
+    (value: string, previous: string[]) => [...previous, value],
+    [] as string[],
+  )
   .addHelpText(
     'after',
     '\nProgress goes to stderr: a bar on a terminal, a line every tenth of the campaign otherwise.' +
       '\nCtrl-C cancels the seeds not yet started, waits for the running ones and prints the partial summary;' +
       '\na second Ctrl-C terminates the running ones. Exit codes: 0 all passed, 1 some seed failed, 2 bad usage,' +
       '\n130 interrupted before any seed failed.\n' +
-      example('moat campaign ota-udp --seeds 200 --jobs 2', 'moat campaign ./my-scenario.mjs --seeds 50 --first-seed 1000 --json --out campaign.json'),
+      example('moat campaign ota-udp --seeds 200 --jobs 2', "moat campaign crash-mid-transfer --seeds 20 --fault 'ota:throw@{seed}'", 'moat campaign ./my-scenario.mjs --seeds 50 --first-seed 1000 --json --out campaign.json'),
   )
   .action((name: string, opts: CampaignCliOptions) => campaign(name, opts));
 

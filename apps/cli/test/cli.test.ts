@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { CampaignSummary } from '../src/campaign.js';
+import { replayCommand, type CampaignSummary } from '../src/campaign.js';
+import { faultsForSeed } from '../src/campaign-protocol.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -155,6 +156,20 @@ describe('--fault', () => {
     expect(garbled.stderr).toContain("fault 'looper:explode': expected domain:kind@N");
     expect(undeclared.code).toBe(2);
     expect(undeclared.stderr).toContain('--fault needs a scenario declared with defineScenario');
+  });
+});
+
+describe('campaign --fault', () => {
+  it("places each seed's fault by {seed}, and its replay command carries the fault", async () => {
+    const r = await moat(['campaign', fixture('looper.mjs'), '--seeds', '3', '--first-seed', '4', '--jobs', '1', '--json', '--fault', 'looper:throw@{seed}']);
+    // Each seed's domain throws at its seed's syscall: the kernel survives, so the one verdict passes every seed.
+    expect(r.code).toBe(0);
+    const bad = await moat(['campaign', fixture('looper.mjs'), '--seeds', '1', '--fault', 'nobody:throw@{seed}']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("no domain named 'nobody'");
+    expect(replayCommand('ota-udp', 7, faultsForSeed(['third-party:kill@{seed}', 'device:alloc@{seed}x3'], 7))).toBe(
+      'moat replay ota-udp --seed 7 --fault third-party:kill@7 --fault device:alloc@7x3',
+    );
   });
 });
 
