@@ -16,6 +16,9 @@ async function parsedFaults(specs: string[]) {
   return specs.map(parseFaultSpec);
 }
 
+// What a scenario prints would land in the campaign's stdout, which --json keeps for the summary alone.
+console.log = console.info = console.error;
+
 // A pool thread runs many seeds of one scenario: load its module once.
 const loaded = new Map<string, Promise<ScenarioEntry>>();
 

@@ -90,6 +90,9 @@ export function shellQuote(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
+/** Heap of each pool thread: a seed's scenario host (its domains and kernels run in threads of their own). */
+export const POOL_THREAD_HEAP_MB = 1024;
+
 export function replayCommand(scenario: string, seed: number, faults: readonly string[] = []): string {
   return `moat replay ${shellQuote(scenario)} --seed ${seed}${faults.map((f) => ` --fault ${shellQuote(f)}`).join('')}`;
 }
@@ -139,6 +142,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
     // Scenarios keep async work going (their machines' workers, timers) that Atomics.wait
     // would freeze between tasks; tasks take seconds, so the fast path buys nothing.
     atomics: 'disabled',
+    // A runaway seed runs out of its thread's heap and fails as 'crash', instead of taking the campaign's memory.
+    resourceLimits: { maxOldGenerationSizeMb: POOL_THREAD_HEAP_MB },
   });
   const results: SeedResult[] = [];
   const threadErrors: string[] = [];
