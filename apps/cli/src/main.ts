@@ -144,6 +144,7 @@ async function campaign(arg: string, opts: CampaignCliOptions): Promise<void> {
   };
   // Installed before anything is printed: whoever sees the first line may press Ctrl-C.
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint); // as a CI runner stops a job: the same orderly stop, with the partial summary
   if (!opts.json) {
     const threads = Math.min(opts.jobs, opts.seeds);
     console.error(
@@ -172,6 +173,7 @@ async function campaign(arg: string, opts: CampaignCliOptions): Promise<void> {
   } finally {
     progress.stop();
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
   }
   const json = JSON.stringify(summary, null, 2);
   if (opts.out) await writeFile(opts.out, json + '\n');
