@@ -34,6 +34,9 @@ function integer(min: number) {
   };
 }
 
+/** A repeatable option's values, in the order given. */
+const repeated = (value: string, previous: string[]) => [...previous, value];
+
 const example = (...lines: string[]) => `\nExample${lines.length > 1 ? 's' : ''}:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 
 /** Resolves the scenario argument, or ends the command with the resolver's message and exit code 2. */
@@ -45,15 +48,6 @@ async function scenarioOrExit(arg: string): Promise<ResolvedScenario> {
     console.error(`moat: ${err.message}`);
     process.exit(EXIT_USAGE);
   }
-}
-
-/**
- * The event log hash of a report's timeline. Read through a local shape so this
- * compiles whether or not ScenarioReport declares `timeline` yet.
- */
-function timelineHash(report: object): string | undefined {
-  const timeline = (report as { timeline?: { hash?: unknown } | null }).timeline;
-  return typeof timeline?.hash === 'string' ? timeline.hash : undefined;
 }
 
 interface RunOptions {
@@ -100,9 +94,10 @@ async function runOne(arg: string, opts: RunOptions): Promise<void> {
   }
   if (opts.json) console.log(json);
   else {
-    const hash = timelineHash(report);
     const { renderReport } = await import('@moat/sim');
-    console.log(renderReport(report) + (hash ? `\nevent log hash: ${hash}` : ''));
+    // A module's run() may return any shape: only a string hash is printed.
+    const hash = report.timeline?.hash;
+    console.log(renderReport(report) + (typeof hash === 'string' && hash ? `\nevent log hash: ${hash}` : ''));
   }
   process.exitCode = report.passed ? EXIT_PASS : EXIT_FAIL;
 }
@@ -213,7 +208,7 @@ const reportOptions = (cmd: Command) =>
     .option(
       '--fault <spec>',
       'inject a fault, repeatable: domain:kind@N at its Nth syscall, or domain:kind@Tms after T ms (kind: kill, throw, exit, hang, oom); machine:alloc@N[xM] fails its kernel\'s Nth buffer allocation (M of them)',
-      (value: string, previous: string[]) => [...previous, value],
+      repeated,
       [] as string[],
     );
 
@@ -258,7 +253,7 @@ program
   .option(
     '--fault <spec>',
     "add a fault to every seed's run, repeatable, as moat run --fault takes it; {seed} stands for the seed (e.g. third-party:kill@{seed})",
-    (value: string, previous: string[]) => [...previous, value],
+    repeated,
     [] as string[],
   )
   .addHelpText(

@@ -1,18 +1,12 @@
-import type { AnyFaultDefinition, ScenarioReport } from '@moat/sim';
+import type { RunOptions, ScenarioReport } from '@moat/sim';
 import { otaIsolation, runOtaIsolation, type OtaIsolationOptions } from './scenarios/ota-isolation.js';
 import { LIBRARY } from './scenarios/library/index.js';
 
 export { otaIsolation, runOtaIsolation, type OtaIsolationOptions };
 export { firmwareImage } from './programs/update-server.js';
 export { LIBRARY };
-
-export interface RunOptions {
-  seed?: number;
-  /** Write a pcap file per interface into this folder. */
-  captureDir?: string;
-  /** Faults besides the scenario's own (a declared scenario only: `moat run --fault`). */
-  faults?: AnyFaultDefinition[];
-}
+/** What a run takes (a seed, a capture folder, extra faults): @moat/sim's, as every entry here is a defineScenario. */
+export type { RunOptions };
 
 export interface ScenarioEntry {
   name: string;

@@ -9,7 +9,7 @@
  * since the run began, as in the timeline.
  */
 import type { ScenarioReport } from './report.js';
-import { isSpan, orderedTracks, packRows, timelineEnd, trackGroup, type TimelineEvent } from './timeline.js';
+import { isSpan, packRows, placedTimeline, timelineEnd, trackGroup, type TimelineEvent } from './timeline.js';
 
 type Args = Record<string, string | number | boolean>;
 
@@ -46,13 +46,7 @@ interface Thread {
 
 export function toChromeTrace(report: ScenarioReport): ChromeTrace {
   const all = report.timeline?.events ?? [];
-  // A recorder bug must not make the whole file unreadable: leave out what no viewer can place.
-  const events = all.filter((e) => Number.isFinite(e.ts) && typeof e.track === 'string');
-  const tracks = orderedTracks(
-    report.domains.map((d) => d.name),
-    events,
-    (report.links ?? []).map((l) => l.name),
-  );
+  const { events, tracks } = placedTimeline(report);
   const end = timelineEnd(events, report.durationMs);
 
   const meta: ChromeTraceEvent[] = [];

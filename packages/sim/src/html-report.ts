@@ -16,9 +16,9 @@ import {
   TIMELINE_KINDS,
   connectionOf,
   isSpan,
-  orderedTracks,
   packRows,
   parseTransition,
+  placedTimeline,
   timelineEnd,
   trackGroup,
   type TimelineEvent,
@@ -533,12 +533,7 @@ const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text, 'u
 const CSP = `default-src 'none'; style-src ${sha256(STYLE)}; script-src ${sha256(SCRIPT)}; base-uri 'none'; form-action 'none'`;
 
 export function renderHtmlReport(report: ScenarioReport): string {
-  const events = (report.timeline?.events ?? []).filter((e) => Number.isFinite(e.ts) && typeof e.track === 'string');
-  const tracks = orderedTracks(
-    report.domains.map((d) => d.name),
-    events,
-    (report.links ?? []).map((l) => l.name),
-  );
+  const { events, tracks } = placedTimeline(report);
   const sections = [
     verdictSection(report),
     domainSection(report),

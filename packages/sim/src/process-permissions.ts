@@ -36,7 +36,24 @@ export const PERMISSION_FLAG: string | undefined = FLAGS.has('--permission')
 /** Node 20 prints an ExperimentalWarning for the model in every child; the host knows already. */
 const QUIET = PERMISSION_FLAG === '--experimental-permission' && FLAGS.has('--disable-warning') ? ['--disable-warning=ExperimentalWarning'] : [];
 
-let libcReadable: Set<string> | undefined;
+/**
+ * Each package's reads (it and the packages it needs at run time), by its
+ * directory, worked out once: walking the manifests takes milliseconds of
+ * synchronous file-system calls, and a run spawns the same programs again.
+ */
+const packageReads = new Map<string, Set<string>>();
+
+function readsOf(root: string): Set<string> {
+  let reads = packageReads.get(root);
+  if (!reads) {
+    reads = new Set();
+    addPackage(root, reads, new Set());
+    packageReads.set(root, reads);
+  }
+  return reads;
+}
+
+let libcRoot: string | undefined;
 
 /**
  * The read allow-list for a child running `programPath` (undefined for a
@@ -45,16 +62,14 @@ let libcReadable: Set<string> | undefined;
  */
 export function processPermissions(programPath: string | undefined, extra: readonly string[] = []): ProcessPermissions | undefined {
   if (!PERMISSION_FLAG) return undefined;
-  if (!libcReadable) {
-    libcReadable = new Set();
-    const libc = packageRoot(dirname(fileURLToPath(PROCESS_RUNTIME_URL)));
-    if (!libc) throw new Error(`no package.json above ${fileURLToPath(PROCESS_RUNTIME_URL)}: cannot tell a process domain what to read`);
-    addPackage(libc, libcReadable, new Set());
+  if (!libcRoot) {
+    libcRoot = packageRoot(dirname(fileURLToPath(PROCESS_RUNTIME_URL)));
+    if (!libcRoot) throw new Error(`no package.json above ${fileURLToPath(PROCESS_RUNTIME_URL)}: cannot tell a process domain what to read`);
   }
-  const readable = new Set(libcReadable);
+  const readable = new Set(readsOf(libcRoot));
   if (programPath !== undefined) {
     const root = packageRoot(dirname(programPath));
-    if (root) addPackage(root, readable, new Set());
+    if (root) for (const path of readsOf(root)) readable.add(path);
     else addPath(dirname(programPath), readable);
   }
   for (const path of extra) addPath(resolve(path), readable);

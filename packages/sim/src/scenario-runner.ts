@@ -143,7 +143,7 @@ export async function runScenario(declared: ScenarioDefinition, options: RunOpti
     for (const d of def.domains) {
       const after = d.startAfter;
       const gate = after ? supervisors.get(after.domain)!.waitForLog(new RegExp(after.log)).then(() => undefined) : Promise.resolve();
-      const planned = (def.faults ?? []).filter((f) => f.domain === d.name && !(f.kind === 'kill' && f.afterMs !== undefined));
+      const planned = (def.faults ?? []).filter((f) => f.domain === d.name && !hostTimed(f));
       const sup = new Supervisor(d, machines.get(d.machine)!, seed, timers, () => stopping, gate, planned);
       supervisors.set(d.name, sup);
       // Domains start in declaration order: the next waits until this one is running (or could not start).
@@ -152,7 +152,7 @@ export async function runScenario(declared: ScenarioDefinition, options: RunOpti
     // Faults apply to a domain's first life. A timed kill is the host's own timer (it works whatever the
     // domain is doing); the others its kernel plans before the domain's first call and delivers at a call.
     for (const f of def.faults ?? []) {
-      if (f.kind !== 'kill' || f.afterMs === undefined) continue; // planned in its kernel at start (Supervisor)
+      if (!hostTimed(f)) continue; // planned in its kernel at start (Supervisor)
       const sup = supervisors.get(f.domain)!;
       const ms = f.afterMs;
       void sup.started.then(() => timers.after(ms, () => sup.kill(`fault: kill after ${ms} ms`)));
@@ -202,6 +202,9 @@ export async function runScenario(declared: ScenarioDefinition, options: RunOpti
     await net.shutdown();
   }
 }
+
+/** A timed kill: the host's own timer does it, not the domain's kernel. */
+const hostTimed = (f: FaultDefinition): f is FaultDefinition & { afterMs: number } => f.kind === 'kill' && f.afterMs !== undefined;
 
 const hex = (n: number) => (n & 0xff).toString(16).padStart(2, '0');
 

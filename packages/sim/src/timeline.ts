@@ -59,6 +59,26 @@ export function orderedTracks(domains: readonly string[], events: readonly Timel
   return [...byGroup.domain, ...byGroup.kernel, ...byGroup.link];
 }
 
+/**
+ * What the Chrome trace and the HTML report draw of a report: the events a
+ * viewer can place (a recorder bug must not make a whole file unreadable, so
+ * one without a finite time or a track is left out) and every track in
+ * display order (orderedTracks).
+ */
+export function placedTimeline(report: {
+  domains: readonly { name: string }[];
+  links?: readonly { name: string }[];
+  timeline?: Timeline;
+}): { events: TimelineEvent[]; tracks: string[] } {
+  const events = (report.timeline?.events ?? []).filter((e) => Number.isFinite(e.ts) && typeof e.track === 'string');
+  const tracks = orderedTracks(
+    report.domains.map((d) => d.name),
+    events,
+    (report.links ?? []).map((l) => l.name),
+  );
+  return { events, tracks };
+}
+
 /** Whether an event is drawn as a span (it has a usable duration) rather than an instant. */
 export const isSpan = (e: TimelineEvent): e is TimelineEvent & { dur: number } => typeof e.dur === 'number' && Number.isFinite(e.dur);
 

@@ -31,20 +31,7 @@ import {
   type SyscallName,
 } from '@moat/abi';
 import { AF_INET, defineProgram, IPPROTO_ICMP, SO_RCVTIMEO, SO_SNDTIMEO, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, O_NONBLOCK, type SockAddr } from '@moat/libc';
-import type { Attempt } from '@moat/sim';
-
-/*
- * Tallies in @moat/sim's Attempt shape, so a report shows them as any other
- * attempt; counted here rather than with its newAttempt and record, because
- * importing @moat/sim at run time loads the host's simulator (kernel, stack,
- * XState) into the domain worker: about 90 ms more start-up for each fuzzer.
- */
-const newAttempt = (name: string): Attempt => ({ name, tries: 0, outcomes: {}, breaches: 0 });
-function record(a: Attempt, outcome: string, breach = false): void {
-  a.tries++;
-  a.outcomes[outcome] = (a.outcomes[outcome] ?? 0) + 1;
-  if (breach) a.breaches++;
-}
+import { attempt, record, type Attempt } from './library-kit.js';
 
 export interface FuzzerArgs {
   seed: number;
@@ -96,7 +83,8 @@ export default defineProgram<FuzzerArgs, FuzzerSummary>(({ name, args, channel, 
   const every = args.progressEvery ?? 500;
   const fuzz = new SyscallFuzzer({ seed: args.seed, kinds: args.kinds, syscalls: args.syscalls, domains: [...(args.domains ?? []), name] });
   const ledger = fuzz.ledger;
-  const tallies = new Map<FuzzKind, Attempt>(FUZZ_KINDS.map((k) => [k, newAttempt(k)]));
+  const kinds: Attempt[] = [];
+  const tallies = new Map<FuzzKind, Attempt>(FUZZ_KINDS.map((k) => [k, attempt(kinds, k)]));
   const findings: string[] = [];
   let ownCalls = 0;
   let sent = 0;
@@ -234,7 +222,7 @@ export default defineProgram<FuzzerArgs, FuzzerSummary>(({ name, args, channel, 
     breaches,
     findings,
     anomalies,
-    kinds: [...tallies.values()].filter((a) => a.tries > 0),
+    kinds: kinds.filter((a) => a.tries > 0),
     held: { ledger: ledger.live.length, kernel: kernelHeld },
     ms: Math.round(performance.now() - started),
   };

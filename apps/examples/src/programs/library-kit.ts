@@ -1,8 +1,8 @@
 /**
- * What the isolation library's programs share: attempt tallies, seeded
- * bytes, a sleep that blocks in the kernel, the midway handshake between an
- * OTA and the neighbour it starts halfway through its download, and the
- * scanner that looks for the OTA's marker.
+ * What the example programs share, the isolation library's above all:
+ * attempt tallies, seeded bytes, a sleep that blocks in the kernel, the
+ * midway handshake between an OTA and the neighbour it starts halfway
+ * through its download, and the scanner that looks for the OTA's marker.
  *
  * The tallies have @moat/sim's `Attempt` shape (the report shows them as
  * such) but are counted here: importing @moat/sim would load the host's

@@ -11,6 +11,7 @@
 import { decodeFrame, encodeRequest, SYS } from '@moat/abi';
 import { AF_INET, errnoName, errnoOf, MSG_DONTWAIT, SOCK_DGRAM, SOCK_STREAM, type DomainContext, type SockAddr } from '@moat/libc';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { attempt, record, type Attempt } from './library-kit.js';
 import { encodeChunk } from './protocol.js';
 
 export interface ThirdPartyArgs {
@@ -30,29 +31,11 @@ export interface ThirdPartyArgs {
   crash: boolean;
 }
 
-interface Attempt {
-  name: string;
-  tries: number;
-  outcomes: Record<string, number>;
-  breaches: number;
-  note?: string;
-}
-
 export default async function thirdParty({ sys, channel, args, log, publish }: DomainContext<ThirdPartyArgs>) {
   const attempts: Attempt[] = [];
-  const attempt = (name: string, note: string) => {
-    const a: Attempt = { name, tries: 0, outcomes: {}, breaches: 0, note };
-    attempts.push(a);
-    return a;
-  };
-  const note = (a: Attempt, outcome: string, breach: boolean) => {
-    a.tries++;
-    a.outcomes[outcome] = (a.outcomes[outcome] ?? 0) + 1;
-    if (breach) a.breaches++;
-  };
   /** `successIsBreach`: the call must be refused, so an OK result is a breach. */
   const tally = (a: Attempt, errno: number, successIsBreach: boolean) =>
-    note(a, errno === 0 ? 'OK' : errnoName(errno), successIsBreach && errno === 0);
+    record(a, errno === 0 ? 'OK' : errnoName(errno), successIsBreach && errno === 0);
   const target: SockAddr = { addr: '127.0.0.1', port: args.otaPort };
   const payload = new Uint8Array(64).fill(0x41);
 
@@ -65,7 +48,7 @@ export default async function thirdParty({ sys, channel, args, log, publish }: D
 
   // 1. The OTA's port, on every address of the machine (while the OTA holds it: this runs first).
   const kind = args.transport === 'tcp' ? SOCK_STREAM : SOCK_DGRAM;
-  const hijack = attempt('bind the OTA port', `${args.transport} port ${args.otaPort} on ${['0.0.0.0', ...args.localAddrs].join(', ')}`);
+  const hijack = attempt(attempts, 'bind the OTA port', `${args.transport} port ${args.otaPort} on ${['0.0.0.0', ...args.localAddrs].join(', ')}`);
   for (const addr of ['0.0.0.0', ...args.localAddrs]) {
     const s = sys.socket(AF_INET, kind);
     tally(hijack, errnoOf(() => sys.bind(s, { addr, port: args.otaPort })), true);
@@ -73,7 +56,7 @@ export default async function thirdParty({ sys, channel, args, log, publish }: D
   }
   if (args.transport === 'tcp' && args.server) {
     // The OTA's connection: the same four-tuple cannot be had, and the OTA listens for nobody.
-    const tuple = attempt("take the OTA's connection", `connect from port ${args.otaPort} to ${args.server.addr}:${args.server.port}, and connect to the OTA's port`);
+    const tuple = attempt(attempts, "take the OTA's connection", `connect from port ${args.otaPort} to ${args.server.addr}:${args.server.port}, and connect to the OTA's port`);
     const s = sys.socket(AF_INET, SOCK_STREAM);
     const bound = errnoOf(() => sys.bind(s, { addr: args.localAddrs.at(-1)!, port: args.otaPort }));
     tally(tuple, bound === 0 ? errnoOf(() => sys.connect(s, args.server!)) : bound, true);
@@ -82,7 +65,7 @@ export default async function thirdParty({ sys, channel, args, log, publish }: D
     tally(tuple, errnoOf(() => sys.connect(t, { addr: args.localAddrs.at(-1)!, port: args.otaPort })), true);
     sys.close(t);
     // No raw sockets: a forged RST for the OTA's connection can only travel as the payload of its own datagrams.
-    const inject = attempt('inject TCP segments', "forged RSTs for the OTA's connection, sent as UDP payload to the OTA's port");
+    const inject = attempt(attempts, 'inject TCP segments', "forged RSTs for the OTA's connection, sent as UDP payload to the OTA's port");
     const rst = new Uint8Array(20);
     rst[0] = args.server.port >> 8;
     rst[1] = args.server.port & 0xff;
@@ -99,7 +82,7 @@ export default async function thirdParty({ sys, channel, args, log, publish }: D
   }
 
   // 2. Forged chunks at the OTA's port during its download: sent, but never delivered to the OTA.
-  const flood = attempt('forged chunks to the OTA port', 'UDP send succeeds; the OTA socket is connected to the server and never receives them');
+  const flood = attempt(attempts, 'forged chunks to the OTA port', 'UDP send succeeds; the OTA socket is connected to the server and never receives them');
   const forgedChunk = encodeChunk(0, new Uint8Array(8192).fill(0xee));
   const sender = sys.socket(AF_INET, SOCK_DGRAM);
   for (let i = 0; i < args.floodDatagrams; i++) tally(flood, errnoOf(() => sys.sendto(sender, forgedChunk, target)), false);
@@ -108,7 +91,7 @@ export default async function thirdParty({ sys, channel, args, log, publish }: D
   sys.close(control);
 
   // 3. A handle of its own after close: stale, so refused, and never the object that reuses the slot.
-  const stale = attempt('use after close', 'the closed handle, with a new socket in the same slot');
+  const stale = attempt(attempts, 'use after close', 'the closed handle, with a new socket in the same slot');
   const reused = sys.socket(AF_INET, SOCK_DGRAM);
   tally(stale, errnoOf(() => sys.sendto(sender, payload, target)), true);
   tally(stale, errnoOf(() => sys.close(sender)), true);
@@ -118,9 +101,9 @@ export default async function thirdParty({ sys, channel, args, log, publish }: D
   const forged: unknown[] = [];
   for (let h = -10; h <= 4096; h++) forged.push(h);
   forged.push(1.5, 1024.25, -0, 2 ** 53, Number.MAX_SAFE_INTEGER, NaN, Infinity, '1024', null, true, [1024], { h: 1024 });
-  const send = attempt('sendto on forged handles', 'handles -10..4096 and non-integers');
-  const recv = attempt('recv on forged handles', 'handles -10..4096 and non-integers');
-  const close = attempt('close on forged handles', 'handles -10..4096 and non-integers');
+  const send = attempt(attempts, 'sendto on forged handles', 'handles -10..4096 and non-integers');
+  const recv = attempt(attempts, 'recv on forged handles', 'handles -10..4096 and non-integers');
+  const close = attempt(attempts, 'close on forged handles', 'handles -10..4096 and non-integers');
   for (const h of forged) {
     tally(send, errnoOf(() => sys.sendto(h as number, payload, target)), true);
     tally(recv, errnoOf(() => sys.recv(h as number, 100, MSG_DONTWAIT)), true);
@@ -138,12 +121,12 @@ export default async function thirdParty({ sys, channel, args, log, publish }: D
   };
   // Random bytes: almost all garbage, but a few may by chance spell a valid call on its own
   // resources, which the kernel rightly serves; what matters is that it answers every one.
-  const random = attempt('random frames', 'seeded random bytes; one that happens to be a valid call is served');
+  const random = attempt(attempts, 'random frames', 'seeded random bytes; one that happens to be a valid call is served');
   for (let i = 0; i < 200; i++) {
     const [, errno] = channel.rawSync(randomBytes(1 + ((rng.next() >>> 0) % 64)));
     tally(random, errno, false);
   }
-  const malformed = attempt('malformed frames', 'truncated frames, wrong shapes, bad ids, unknown calls, wrong argument types, oversize, non-byte messages');
+  const malformed = attempt(attempts, 'malformed frames', 'truncated frames, wrong shapes, bad ids, unknown calls, wrong argument types, oversize, non-byte messages');
   const frames: [unknown, number][] = [];
   const valid = encodeRequest(77, SYS.sendto, [1024, payload, 0, target]);
   for (let cut = 1; cut < valid.length; cut += 7) frames.push([valid.subarray(0, cut), 0]);
@@ -161,18 +144,18 @@ export default async function thirdParty({ sys, channel, args, log, publish }: D
   );
   // Every reply is also searched for bytes beyond its own: memory the kernel
   // handed over with a reply would carry other domains' traffic.
-  const extra = attempt('read beyond a reply', 'memory behind each reply this domain received (the OTA image travels through the same kernel)');
+  const extra = attempt(attempts, 'read beyond a reply', 'memory behind each reply this domain received (the OTA image travels through the same kernel)');
   for (const [frame, id] of frames) {
     const bytes = channel.rawSyncBytes(frame);
     const [replyId, errno] = decodeFrame(bytes) as [number, number];
     if (replyId !== id && id !== 0) log(`kernel answered frame ${id} as ${replyId}`);
     tally(malformed, errno, true);
     const beyond = bytes.buffer.byteLength - bytes.byteLength;
-    note(extra, beyond > 0 ? `${beyond} bytes beyond` : 'exact', beyond > 0);
+    record(extra, beyond > 0 ? `${beyond} bytes beyond` : 'exact', beyond > 0);
   }
 
   // 6. Sockets until the kernel refuses: only this domain's quota may run out.
-  const hoard = attempt('open sockets until refused', 'EMFILE at the handle quota is the expected end');
+  const hoard = attempt(attempts, 'open sockets until refused', 'EMFILE at the handle quota is the expected end');
   const held: number[] = [];
   for (let i = 0; i < 10_000; i++) {
     let handle = -1;

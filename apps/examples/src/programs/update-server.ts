@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { AF_INET, defineProgram, SOCK_DGRAM } from '@moat/libc';
+import { seededBytes } from './library-kit.js';
 import { encodeChunk, encodeMeta, MSG_BYE, MSG_GET, MSG_HELLO, word } from './protocol.js';
 
 export interface UpdateServerArgs {
@@ -15,12 +16,7 @@ export interface UpdateServerArgs {
 
 /** The image: SHA-256 in counter mode over the seed, so any size is cheap and reproducible. */
 export function firmwareImage(bytes: number, seed: number): Uint8Array {
-  const image = new Uint8Array(bytes);
-  for (let off = 0, i = 0; off < bytes; off += 32, i++) {
-    const block = createHash('sha256').update(`moat-firmware:${seed}:${i}`).digest();
-    image.set(block.subarray(0, Math.min(32, bytes - off)), off);
-  }
-  return image;
+  return seededBytes('moat-firmware', seed, bytes);
 }
 
 export default defineProgram<UpdateServerArgs>(({ sys, args, log }) => {
