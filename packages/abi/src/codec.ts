@@ -13,6 +13,26 @@ import { Packr } from 'msgpackr';
 
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
 
+/**
+ * The shared words of a worker domain's channel (its `signal`), as Int32
+ * indexes, and its reply slot. The kernel bumps WAKE after each reply. A
+ * domain about to block for call N writes N into WAITING; the kernel, when
+ * it answers call N with a frame of at most REPLY_SLOT_BYTES, takes N back
+ * (compare-and-exchange to 0), copies the frame into the slot and sets
+ * REPLY_LENGTH, instead of posting it: the domain copies it out and clears
+ * REPLY_LENGTH. The slot is the domain's own memory; the kernel only writes
+ * it, and never decodes anything from it. A signal of 4 bytes has no slot:
+ * every reply is posted.
+ */
+export const SIGNAL_WAKE = 0;
+export const SIGNAL_WAITING = 1;
+export const SIGNAL_REPLY_LENGTH = 2;
+export const REPLY_SLOT_OFFSET = 16;
+/** A recv of 64 KiB fits, with its frame's header. */
+export const REPLY_SLOT_BYTES = 64 * 1024 + 256;
+/** Bytes of a channel's signal with its reply slot. */
+export const CHANNEL_SIGNAL_BYTES = REPLY_SLOT_OFFSET + REPLY_SLOT_BYTES;
+
 /** Frames larger than this are refused before decoding. */
 export const MAX_FRAME_BYTES = 1 << 20;
 export const MAX_CALL_ID = 0xffffffff;
@@ -20,12 +40,109 @@ export const UNKNOWN_CALL_ID = 0;
 
 /** An exact, owned request frame, safe to post with its buffer transferred. */
 export function encodeRequest(callId: number, sysno: number, args: readonly unknown[]): Uint8Array<ArrayBuffer> {
-  return new Uint8Array(packr.pack([callId, sysno, ...args]));
+  const value = [callId, sysno, ...args];
+  return encodeExact(value) ?? new Uint8Array(packr.pack(value));
 }
 
 /** An exact, owned reply frame, safe to post with its buffer transferred. */
 export function encodeReply(callId: number, errno: number, result?: unknown): Uint8Array<ArrayBuffer> {
-  return new Uint8Array(packr.pack(result === undefined ? [callId, errno] : [callId, errno, result]));
+  const value = result === undefined ? [callId, errno] : [callId, errno, result];
+  return encodeExact(value) ?? new Uint8Array(packr.pack(value));
+}
+
+/**
+ * The frames of the data path (a send's request, a recv's reply: numbers,
+ * byte arrays, short strings, null, booleans, nested arrays) written straight into a buffer
+ * of exactly their size: the data is copied once, where packr would copy it
+ * into its scratch buffer and then again out of it. Anything else (strings,
+ * objects) is undefined, for packr. Both write standard msgpack.
+ */
+function encodeExact(value: readonly unknown[]): Uint8Array<ArrayBuffer> | undefined {
+  const size = exactSize(value, 0);
+  if (size < 0) return undefined;
+  const out = new Uint8Array(size);
+  const end = writeValue(out, new DataView(out.buffer), 0, value);
+  return end === size ? out : undefined;
+}
+
+/** Encoded size of `v`, or -1 when encodeExact does not handle it (or it nests too deep). */
+function exactSize(v: unknown, depth: number): number {
+  if (v === null || v === undefined || typeof v === 'boolean') return 1;
+  if (typeof v === 'number') {
+    // -0 is an integer here, written as 0, as msgpackr writes it.
+    if (!Number.isInteger(v) || v < -0x80000000 || v > 0xffffffff) return 9;
+    if (v >= 0) return v < 0x80 ? 1 : v < 0x100 ? 2 : v < 0x10000 ? 3 : 5;
+    return v >= -32 ? 1 : v >= -0x80 ? 2 : v >= -0x8000 ? 3 : 5;
+  }
+  if (v instanceof Uint8Array) return (v.length < 0x100 ? 2 : v.length < 0x10000 ? 3 : 5) + v.length;
+  if (typeof v === 'string') {
+    // Addresses and names: ASCII, short. Others go to packr.
+    if (v.length > 255) return -1;
+    for (let i = 0; i < v.length; i++) if (v.charCodeAt(i) > 0x7f) return -1;
+    return (v.length < 32 ? 1 : 2) + v.length;
+  }
+  if (Array.isArray(v) && depth < 4) {
+    let n = v.length < 16 ? 1 : v.length < 0x10000 ? 3 : 5;
+    for (const item of v) {
+      const m = exactSize(item, depth + 1);
+      if (m < 0) return -1;
+      n += m;
+    }
+    return n;
+  }
+  return -1;
+}
+
+/** Writes `v` (which exactSize accepted) at `i`; returns where it ends. */
+function writeValue(out: Uint8Array, view: DataView, i: number, v: unknown): number {
+  if (v === null || v === undefined) {
+    out[i] = 0xc0;
+    return i + 1;
+  }
+  if (typeof v === 'boolean') {
+    out[i] = v ? 0xc3 : 0xc2;
+    return i + 1;
+  }
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v) || v < -0x80000000 || v > 0xffffffff) {
+      out[i] = 0xcb;
+      view.setFloat64(i + 1, v);
+      return i + 9;
+    }
+    if (v >= 0) {
+      if (v < 0x80) out[i++] = v;
+      else if (v < 0x100) (out[i++] = 0xcc), (out[i++] = v);
+      else if (v < 0x10000) (out[i] = 0xcd), view.setUint16(i + 1, v), (i += 3);
+      else (out[i] = 0xce), view.setUint32(i + 1, v), (i += 5);
+      return i;
+    }
+    if (v >= -32) out[i++] = v & 0xff;
+    else if (v >= -0x80) (out[i] = 0xd0), view.setInt8(i + 1, v), (i += 2);
+    else if (v >= -0x8000) (out[i] = 0xd1), view.setInt16(i + 1, v), (i += 3);
+    else (out[i] = 0xd2), view.setInt32(i + 1, v), (i += 5);
+    return i;
+  }
+  if (v instanceof Uint8Array) {
+    const n = v.length;
+    if (n < 0x100) (out[i] = 0xc4), (out[i + 1] = n), (i += 2);
+    else if (n < 0x10000) (out[i] = 0xc5), view.setUint16(i + 1, n), (i += 3);
+    else (out[i] = 0xc6), view.setUint32(i + 1, n), (i += 5);
+    out.set(v, i);
+    return i + n;
+  }
+  if (typeof v === 'string') {
+    const n = v.length;
+    if (n < 32) out[i++] = 0xa0 | n;
+    else (out[i++] = 0xd9), (out[i++] = n);
+    for (let j = 0; j < n; j++) out[i++] = v.charCodeAt(j);
+    return i;
+  }
+  const a = v as readonly unknown[];
+  if (a.length < 16) out[i++] = 0x90 | a.length;
+  else if (a.length < 0x10000) (out[i] = 0xdc), view.setUint16(i + 1, a.length), (i += 3);
+  else (out[i] = 0xdd), view.setUint32(i + 1, a.length), (i += 5);
+  for (const item of a) i = writeValue(out, view, i, item);
+  return i;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { Packr } from 'msgpackr';
 import {
   argsProblem,
   argsValid,
@@ -106,5 +107,26 @@ describe('codec', () => {
     for (const bytes of [[], [0x90], [0x91], [0xc0], [0x92, 0xd0, 0x01], [0x92, 0xcd, 0x01]]) {
       expect(peekCallId(new Uint8Array(bytes))).toBe(UNKNOWN_CALL_ID);
     }
+  });
+});
+
+describe('codec: exact encoding of data-path frames', () => {
+  // The reference: msgpackr with the codec's own options.
+  const reference = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
+  const values: unknown[] = [
+    0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1,
+    0.5, -0, NaN, Infinity, null, true, false, '', '127.0.0.1', 'x'.repeat(31), 'x'.repeat(32), 'y'.repeat(255), 'z'.repeat(256), 'héllo',
+    new Uint8Array(0), new Uint8Array(300).fill(7), new Uint8Array(70_000).fill(3), [1, [2, [3]]], Array.from({ length: 20 }, (_, i) => i),
+    [new Uint8Array([1, 2, 3]), '10.0.0.2', 5000, 0], { fault: 'segv' },
+  ];
+
+  it('writes exactly the bytes msgpackr writes, into a buffer of exactly their size', () => {
+    for (const v of values) {
+      const frame = encodeReply(9, 0, v);
+      expect(frame.byteLength).toBe(frame.buffer.byteLength);
+      expect([...frame]).toEqual([...reference.pack([9, 0, v])]);
+    }
+    const request = encodeRequest(7, 12, [3, new Uint8Array(65536).fill(1), 0, null]);
+    expect([...request]).toEqual([...reference.pack([7, 12, 3, new Uint8Array(65536).fill(1), 0, null])]);
   });
 });

@@ -6,7 +6,8 @@ import type { KSocket } from './ksocket.js';
 
 /** The kernel's end of a domain's channel: frames out, and the wake-up of a domain blocked in a sync call. */
 export interface DomainPort {
-  post(frame: Uint8Array): void;
+  /** `callId`: the call it answers, so that a domain blocked on that call can be given it in its reply slot. */
+  post(frame: Uint8Array, callId?: number): void;
   /**
    * Hands the kernel (through submit) the requests that have arrived but not
    * been delivered yet, synchronously: the kernel calls it between rounds of

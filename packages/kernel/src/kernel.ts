@@ -89,6 +89,13 @@ export interface KernelOptions {
   /** With `trace`, also record each frame sent or received on every interface (loopback once per packet). */
   tracePackets?: boolean;
   now?: () => number;
+  /**
+   * Called after each round of serving, once the stack has been polled for
+   * what the round's calls did (or before, when no call is parked for the
+   * poll to finish): the worker bumps the wake-up words of the domains it
+   * answered then (see worker.ts), not reply by reply.
+   */
+  afterRound?: () => void;
 }
 
 /** Syscall numbers whose first argument is a handle (the ABI's schemas title it so). */
@@ -181,6 +188,12 @@ export class Kernel {
   /** Domains with a watchdog or a fault planned for a time: the timer looks at them. */
   private readonly timed = new Set<Domain>();
   private scheduled = false;
+  /** Inside drain(): arrivals join its rounds instead of scheduling another. */
+  private draining = false;
+  /** The next drain polls the stack before serving: a wire delivered frames, or sockets were reset. */
+  private pollFirst = true;
+  /** The stack's TCP counters when streams were last charged (pollStack). */
+  private tcpActivity = -1;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private readonly leaks: string[] = [];
@@ -301,8 +314,13 @@ export class Kernel {
     }
   }
 
-  /** A frame (or anything else) arrived on a domain's channel. */
-  submit(d: Domain, message: unknown): void {
+  /**
+   * A frame (or anything else) arrived on a domain's channel. `now`: serve
+   * it in this turn of the event loop rather than after a setImmediate (the
+   * worker's port handler: it saves a turn of the loop on every call).
+   * Fairness is the drain's either way; inside a drain it only queues.
+   */
+  submit(d: Domain, message: unknown, now = false): void {
     if (!d.alive) return;
     d.runningSince = undefined; // it is in the kernel now
     if (d.account.pendingCalls >= d.account.limits.maxPendingCalls) {
@@ -312,7 +330,9 @@ export class Kernel {
     }
     d.account.pendingCalls++;
     if (d.queue.push(message) === 1) this.runnable.push(d);
-    this.schedule();
+    if (this.draining) return;
+    if (now) this.drain();
+    else this.schedule(false);
   }
 
   /**
@@ -426,7 +446,9 @@ export class Kernel {
 
   // ---- serving ---------------------------------------------------------
 
-  private schedule(): void {
+  /** A drain on the next turn of the event loop; `poll`: the stack has something to do even if no call is queued. */
+  private schedule(poll = true): void {
+    if (poll) this.pollFirst = true;
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => this.drain());
@@ -440,7 +462,21 @@ export class Kernel {
    */
   private drain(): void {
     this.scheduled = false;
-    this.pumpStack(); // frames may have arrived from a wire
+    if (this.pollFirst) {
+      // Frames from a wire wait for a poll; loopback's were taken by the poll after the round that sent them.
+      this.pollFirst = false;
+      this.pumpStack();
+    }
+    this.draining = true;
+    try {
+      this.rounds();
+    } finally {
+      this.draining = false;
+    }
+    if (this.runnable.length > 0) this.schedule(false); // let host messages (deaths, stats) in between
+  }
+
+  private rounds(): void {
     let rounds = 0;
     while (this.runnable.length > 0 && rounds++ < 64) {
       if (this.recorder) this.tick = this.now();
@@ -457,11 +493,13 @@ export class Kernel {
         if (d.queue.length > 0 && d.alive) this.runnable.push(d);
         else d.deficit = 0; // an idle domain banks nothing
       }
+      // With no call parked, the poll can finish none: the domains answered need not wait for it.
+      if (this.parked.length === 0) this.options.afterRound?.();
       this.pumpStack();
+      this.options.afterRound?.();
       // Requests that arrived meanwhile join the next round, not the next drain.
       for (const d of this.domains.values()) d.port.pull?.();
     }
-    if (this.runnable.length > 0) this.schedule(); // let host messages (deaths, stats) in between
   }
 
   /** serve, and if it throws (a kernel bug), count it and answer the call rather than die. */
@@ -570,7 +608,7 @@ export class Kernel {
     d.count('(fault)', fault.kind);
     this.recorder?.lifecycle(d.name, 'fault', { kind: fault.kind, detail: fault.detail });
     if (fault.kind === 'kill') return this.options.onKill?.(d.name, fault.detail);
-    d.port.post(encodeReply(callId, FAULT_ERRNO, { fault: fault.kind, detail: fault.detail } satisfies FaultDelivery));
+    d.port.post(encodeReply(callId, FAULT_ERRNO, { fault: fault.kind, detail: fault.detail } satisfies FaultDelivery), callId);
     this.noteIfRunning(d);
   }
 
@@ -578,7 +616,7 @@ export class Kernel {
     try {
       // encodeReply returns an exact copy, never the encoder's scratch memory,
       // so a domain never receives a byte of another's reply.
-      d.port.post(encodeReply(callId, done.errno, done.errno === 0 ? done.result : undefined));
+      d.port.post(encodeReply(callId, done.errno, done.errno === 0 ? done.result : undefined), callId);
     } finally {
       done.after?.();
     }
@@ -613,6 +651,12 @@ export class Kernel {
       const due = device.wire?.flush(now);
       if (due !== undefined && (this.stackDeadline === undefined || due < this.stackDeadline)) this.stackDeadline = due;
     }
+    // Held bytes change with segments in or out, and with connections ending; reads and writes charge on their own.
+    // An idle stack skips the walk over every stream (10,000 idle connections made every call pay for it).
+    const c = this.stack.counters;
+    const activity = c.get('in.tcp') + c.get('out.tcp') + c.get('in.tcpSyn') + this.stack.tcp.connections;
+    if (activity === this.tcpActivity) return;
+    this.tcpActivity = activity;
     for (const s of this.streams) this.chargeStream(s);
   }
 

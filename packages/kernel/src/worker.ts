@@ -3,6 +3,7 @@
  * host's control messages and by the frames arriving on each domain's channel.
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
 import { Kernel } from './kernel.js';
 import { SimWire } from './drivers/sim-wire.js';
 import { UdpWire } from './drivers/udp-wire.js';
@@ -21,10 +22,39 @@ const kernel = new Kernel({
   trace: config.trace,
   traceEvents: config.traceEvents,
   tracePackets: config.tracePackets,
+  afterRound: flushWakes,
   onOops: (domain, reason) => host.postMessage({ event: 'oops', domain, reason } satisfies ControlReply),
   onKill: (domain, reason) => host.postMessage({ event: 'kill', domain, reason } satisfies ControlReply),
 });
 const ports = new Map<string, MessagePort>();
+
+/**
+ * Wake-up words to bump once the kernel has finished the round of serving
+ * that answered them. Waking a domain is a futex wake, and on a machine with
+ * fewer free cores than busy threads the woken domain takes the kernel's
+ * core at once: the kernel would finish its round (the stack's poll, which
+ * completes the peer's recv) only after the domain yields. The kernel
+ * flushes them after each round (afterRound); replies made outside a drain
+ * (timeouts, deaths) are flushed by a microtask, after the event.
+ */
+const wakes = new Set<Int32Array>();
+let flushQueued = false;
+function flushWakes(): void {
+  for (const w of wakes) {
+    Atomics.add(w, SIGNAL_WAKE, 1);
+    Atomics.notify(w, SIGNAL_WAKE);
+  }
+  wakes.clear();
+}
+function wakeLater(word: Int32Array): void {
+  wakes.add(word);
+  if (flushQueued) return;
+  flushQueued = true;
+  queueMicrotask(() => {
+    flushQueued = false;
+    flushWakes();
+  });
+}
 
 host.on('message', async (req: ControlRequest) => {
   try {
@@ -32,18 +62,28 @@ host.on('message', async (req: ControlRequest) => {
       case 'attach': {
         const { name, port, signal, limits, watchdogMs, faults } = req;
         const wake = new Int32Array(signal);
+        // The reply slot (see CHANNEL_SIGNAL_BYTES): a copy into shared memory costs the kernel less than a message.
+        const slot = signal.byteLength >= REPLY_SLOT_OFFSET + REPLY_SLOT_BYTES ? new Uint8Array(signal, REPLY_SLOT_OFFSET, REPLY_SLOT_BYTES) : undefined;
         const d = kernel.attach(name, {
           pull() {
             for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) kernel.submit(d, m.message);
           },
-          post(frame) {
-            port.postMessage(frame, [frame.buffer as ArrayBuffer]);
+          post(frame, callId = UNKNOWN_CALL_ID) {
+            if (
+              slot &&
+              callId !== UNKNOWN_CALL_ID &&
+              frame.byteLength <= slot.byteLength &&
+              Atomics.load(wake, SIGNAL_REPLY_LENGTH) === 0 &&
+              Atomics.compareExchange(wake, SIGNAL_WAITING, callId | 0, 0) === (callId | 0)
+            ) {
+              slot.set(frame);
+              Atomics.store(wake, SIGNAL_REPLY_LENGTH, frame.byteLength);
+            } else port.postMessage(frame, [frame.buffer as ArrayBuffer]);
             // Wake the domain if it is blocked in a synchronous call.
-            Atomics.add(wake, 0, 1);
-            Atomics.notify(wake, 0);
+            wakeLater(wake);
           },
         }, limits, { watchdogMs, faults });
-        port.on('message', (m) => kernel.submit(d, m));
+        port.on('message', (m) => kernel.submit(d, m, true));
         port.on('close', () => kernel.detach(name, 'channel closed'));
         ports.set(name, port);
         return answer(req.id, true);

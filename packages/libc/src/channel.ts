@@ -11,7 +11,21 @@
  * once, for both.
  */
 import { receiveMessageOnPort, MessagePort } from 'node:worker_threads';
-import { decodeFrame, encodeRequest, FAULT_ERRNO, SyscallError, UNKNOWN_CALL_ID, SYSCALL_BY_NUMBER, type FaultDelivery, type Reply } from '@moat/abi';
+import {
+  decodeFrame,
+  encodeRequest,
+  FAULT_ERRNO,
+  REPLY_SLOT_BYTES,
+  REPLY_SLOT_OFFSET,
+  SIGNAL_REPLY_LENGTH,
+  SIGNAL_WAITING,
+  SIGNAL_WAKE,
+  SyscallError,
+  UNKNOWN_CALL_ID,
+  SYSCALL_BY_NUMBER,
+  type FaultDelivery,
+  type Reply,
+} from '@moat/abi';
 import { deliverFault } from './fault.js';
 
 /** Iterations to spin on the wake-up word before sleeping: a free core often answers within them. */
@@ -19,12 +33,18 @@ const SPIN = 2000;
 
 /** Carries a domain's frames to its kernel and the kernel's replies back. */
 export interface FrameTransport {
-  /** Sends a request frame the channel encoded (it owns its buffer, which may be transferred); `promised` says whether a promise awaits the reply. */
-  send(frame: Uint8Array<ArrayBuffer>, promised: boolean): void;
+  /**
+   * Sends a request frame the channel encoded (it owns its buffer, which may
+   * be transferred); `promised` says whether a promise awaits the reply, and
+   * `callId` is its call (a blocking call's reply may come by another way).
+   */
+  send(frame: Uint8Array<ArrayBuffer>, promised: boolean, callId?: number): void;
   /** Sends whatever it is given, as it is (raw frames of fuzzers and attackers); its reply comes back on the blocking path. */
   sendRaw(message: unknown): void;
   /** Blocks the thread until the next reply on the blocking path arrives, and returns its bytes. */
   receiveSync(): Uint8Array;
+  /** The blocking call's reply has been taken (optional: for transports with a reply slot). */
+  settled?(): void;
   /** From now on, hands every reply that arrives while the thread is free to `onReply` (called once). */
   listen(onReply: (frame: Uint8Array) => void): void;
   /** Lets the thread or process end while promise calls are idle. */
@@ -32,18 +52,27 @@ export interface FrameTransport {
   close(): void;
 }
 
-/** A domain worker's transport: frames on a MessagePort, and a wake-up word the kernel bumps after each reply. */
+/**
+ * A domain worker's transport: frames on a MessagePort, and a wake-up word
+ * the kernel bumps after each reply. With a signal of CHANNEL_SIGNAL_BYTES, a
+ * blocking call's reply may come in the signal's reply slot instead of the
+ * port (see CHANNEL_SIGNAL_BYTES in @moat/abi).
+ */
 export class PortTransport implements FrameTransport {
   private readonly wake: Int32Array;
+  private readonly slot: Uint8Array | undefined;
 
   constructor(
     private readonly port: MessagePort,
     signal: SharedArrayBuffer,
   ) {
     this.wake = new Int32Array(signal);
+    this.slot = signal.byteLength >= REPLY_SLOT_OFFSET + REPLY_SLOT_BYTES ? new Uint8Array(signal, REPLY_SLOT_OFFSET, REPLY_SLOT_BYTES) : undefined;
   }
 
-  send(frame: Uint8Array<ArrayBuffer>): void {
+  send(frame: Uint8Array<ArrayBuffer>, promised: boolean, callId?: number): void {
+    // Said before the request leaves, so the kernel's answer cannot come before it.
+    if (this.slot && !promised && callId !== undefined) Atomics.store(this.wake, SIGNAL_WAITING, callId | 0);
     this.port.postMessage(frame, [frame.buffer]); // transferred, not copied: the frame is the channel's own
   }
 
@@ -53,15 +82,28 @@ export class PortTransport implements FrameTransport {
 
   receiveSync(): Uint8Array {
     // Read the word before looking at the port: a reply posted after the look bumps it, so the wait cannot miss it.
-    let seen = Atomics.load(this.wake, 0);
+    let seen = Atomics.load(this.wake, SIGNAL_WAKE);
     for (;;) {
+      // The slot's length first, then the port: what the kernel posted before filling the slot is on the port by then, and goes first.
+      const inSlot = this.slot ? Atomics.load(this.wake, SIGNAL_REPLY_LENGTH) : 0;
       const message = receiveMessageOnPort(this.port);
       if (message) return message.message as Uint8Array;
+      if (inSlot > 0) {
+        // Copied out before decoding: the frame (and the views of it that decoding hands out) must outlive the slot's next use.
+        const frame = this.slot!.slice(0, inSlot);
+        Atomics.store(this.wake, SIGNAL_REPLY_LENGTH, 0);
+        return frame;
+      }
       let spins = SPIN;
-      while (spins-- > 0 && Atomics.load(this.wake, 0) === seen);
-      if (spins < 0) Atomics.wait(this.wake, 0, seen);
-      seen = Atomics.load(this.wake, 0);
+      while (spins-- > 0 && Atomics.load(this.wake, SIGNAL_WAKE) === seen);
+      if (spins < 0) Atomics.wait(this.wake, SIGNAL_WAKE, seen);
+      seen = Atomics.load(this.wake, SIGNAL_WAKE);
     }
+  }
+
+  /** The blocking call is answered: no reply of the kernel's may go to the slot unasked. */
+  settled(): void {
+    if (this.slot) Atomics.store(this.wake, SIGNAL_WAITING, 0);
   }
 
   listen(onReply: (frame: Uint8Array) => void): void {
@@ -103,7 +145,7 @@ export class Channel {
   /** Performs a syscall, blocking this thread until the kernel answers. Throws SyscallError on failure. */
   callSync(sysno: number, args: readonly unknown[]): unknown {
     const id = this.allocateId();
-    this.transport.send(encodeRequest(id, sysno, args), false);
+    this.transport.send(encodeRequest(id, sysno, args), false, id);
     return this.unwrap(sysno, this.awaitSync(id, false)[1]);
   }
 
@@ -158,7 +200,10 @@ export class Channel {
     for (;;) {
       const bytes = this.transport.receiveSync();
       const reply = decodeFrame(bytes) as Reply;
-      if (reply[0] === id || (raw && !this.pending.has(reply[0]))) return [bytes, reply];
+      if (reply[0] === id || (raw && !this.pending.has(reply[0]))) {
+        this.transport.settled?.();
+        return [bytes, reply];
+      }
       this.dispatch(reply); // an async call's answer that arrived meanwhile
     }
   }

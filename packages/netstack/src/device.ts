@@ -6,6 +6,12 @@ export type Medium = 'ip' | 'ethernet';
 export interface Device {
   readonly medium: Medium;
   readonly mtu: number;
+  /**
+   * The frames never leave this host (loopback): TCP and UDP checksums are
+   * neither computed nor verified, as Linux's lo (CHECKSUM_PARTIAL out,
+   * CHECKSUM_UNNECESSARY in). Bits cannot flip in memory the kernel owns.
+   */
+  readonly checksumOffload?: boolean;
   /** Hands a frame to the device, which releases it when done. Returns false (and releases) when its queue is full. */
   transmit(frame: PacketBuffer): boolean;
   /** The next received frame, if any; the caller releases it. */
@@ -21,9 +27,11 @@ export class LoopbackDevice implements Device {
   private readonly queue: PacketBuffer[] = [];
   private head = 0;
 
+  /** `checksumOffload` false: checksums computed and verified as on any link (to test the checks themselves). */
   constructor(
     readonly mtu = 65535,
     private readonly capacity = 4096,
+    readonly checksumOffload = true,
   ) {}
 
   transmit(frame: PacketBuffer): boolean {

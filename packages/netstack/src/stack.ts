@@ -134,7 +134,7 @@ export class Stack {
           return route && { src: route.src, mss: Math.min(route.iface.device.mtu, 65535) - 40 };
         },
         // Segments are cut to the MSS, so they never need fragmenting: DF set, as TCP does for path MTU discovery.
-        send: (src, dst, length, allocate, fill) => void this.ipv4Send(src, dst, IPPROTO_TCP, length, true, allocate, fill),
+        send: (src, dst, length, allocate, fill) => void this.ipv4Send(src, dst, IPPROTO_TCP, length, true, allocate, (out, _src, offload) => fill(out, offload)),
         // The next free port after the last one given, as for UDP: a port just freed is the last to come back.
         freePort: (taken) => this.nextFreePort('tcp', taken),
         allocateOwn: this.allocateOwn,
@@ -260,9 +260,9 @@ export class Stack {
     const local = socket.local!;
     const sent =
       socket.kind === 'udp'
-        ? this.ipv4Send(local.addr, dst.addr, IPPROTO_UDP, UDP_HEADER_LEN + payload.length, socket.dontFragment, allocate, (out, src) => {
+        ? this.ipv4Send(local.addr, dst.addr, IPPROTO_UDP, UDP_HEADER_LEN + payload.length, socket.dontFragment, allocate, (out, src, offload) => {
             out.set(payload, UDP_HEADER_LEN);
-            emitUdpHeader(local.port, dst.port, src, dst.addr, payload.length, out);
+            emitUdpHeader(local.port, dst.port, src, dst.addr, payload.length, out, 0, offload);
           })
         : this.sendEcho(socket, payload, dst, allocate);
     if (sent.ok) {
@@ -291,7 +291,8 @@ export class Stack {
 
   /**
    * Builds and sends one IPv4 datagram whose `l4Length` bytes of payload
-   * `fill` writes (given the source address it will carry). All buffers come
+   * `fill` writes (given the source address it will carry, and whether the
+   * device offloads TCP and UDP checksums: loopback). All buffers come
    * from `allocate`; if any is refused, none is kept (ENOBUFS).
    */
   private ipv4Send(
@@ -301,12 +302,13 @@ export class Stack {
     l4Length: number,
     dontFragment: boolean,
     allocate: Allocate,
-    fill: (out: Uint8Array, src: Ipv4Address) => void,
+    fill: (out: Uint8Array, src: Ipv4Address, offload: boolean) => void,
   ): SendResult {
     const route = this.route(dst);
     if (!route) return { ok: false, errno: 'ENETUNREACH' };
     const { iface } = route;
     const src = from === IPV4_ANY ? route.src : from;
+    const offload = iface.device.checksumOffload === true;
     const link = iface.device.medium === 'ethernet' ? ETHERNET_HEADER_LEN : 0;
     const mtu = Math.min(iface.device.mtu, 65535);
     const header = {
@@ -323,7 +325,7 @@ export class Stack {
     if (IPV4_HEADER_LEN + l4Length <= mtu) {
       const frame = allocate(this.frameLength(iface, IPV4_HEADER_LEN + l4Length));
       if (!frame) return { ok: false, errno: 'ENOBUFS' };
-      fill(frame.bytes.subarray(link + IPV4_HEADER_LEN, link + IPV4_HEADER_LEN + l4Length), src);
+      fill(frame.bytes.subarray(link + IPV4_HEADER_LEN, link + IPV4_HEADER_LEN + l4Length), src, offload);
       emitIpv4Header(header, l4Length, frame.bytes, link);
       this.linkOutput(route, frame, IPV4_HEADER_LEN + l4Length);
       return { ok: true };
@@ -333,7 +335,7 @@ export class Stack {
     const whole = allocate(l4Length);
     if (!whole) return { ok: false, errno: 'ENOBUFS' };
     try {
-      fill(whole.bytes, src);
+      fill(whole.bytes, src, offload);
       const plan = planFragments(l4Length, mtu);
       const frames: PacketBuffer[] = [];
       for (const part of plan) {
@@ -438,7 +440,7 @@ export class Stack {
   private receive(iface: Interface, frame: PacketBuffer): void {
     this.counters.add('rx.frames');
     try {
-      if (iface.device.medium === 'ip') this.ipv4Input(frame.bytes);
+      if (iface.device.medium === 'ip') this.ipv4Input(frame.bytes, iface.device.checksumOffload === true);
       else this.ethernetInput(iface, frame.bytes);
     } finally {
       frame.release();
@@ -472,7 +474,12 @@ export class Stack {
     if (p.opcode === ARP_REQUEST) this.sendArp(iface, ARP_REPLY, p.senderMac, p.senderIp, p.senderMac);
   }
 
-  private ipv4Input(bytes: Uint8Array): void {
+  /**
+   * `trusted`: it came over loopback, whose TCP and UDP checksums are not
+   * computed (Device.checksumOffload), so they are not verified either. A
+   * reassembled datagram is as trusted as the fragment that completed it.
+   */
+  private ipv4Input(bytes: Uint8Array, trusted = false): void {
     const ip = parseIpv4(bytes);
     if (!ip.ok) return this.counters.add(`drop.${ip.reason}`);
     let p = ip.value;
@@ -489,18 +496,18 @@ export class Stack {
       }
       p = { ...p, moreFragments: false, fragmentOffset: 0, payload: whole };
     }
-    if (p.protocol === IPPROTO_UDP) return this.udpInput(p, broadcast);
+    if (p.protocol === IPPROTO_UDP) return this.udpInput(p, broadcast, trusted);
     if (p.protocol === IPPROTO_TCP) {
       if (broadcast) return this.counters.add('drop.tcp.broadcast');
-      return this.tcp.input(p);
+      return this.tcp.input(p, trusted);
     }
     if (p.protocol === IPPROTO_ICMP) return this.icmpInput(p, broadcast);
     this.counters.add('drop.ipv4.protocol');
     if (!broadcast) this.sendIcmpError(p.src, { type: ICMP_DEST_UNREACHABLE, code: ICMP_PROTOCOL_UNREACHABLE, nextHopMtu: 0, original: quoteOf(p) });
   }
 
-  private udpInput(p: Ipv4Packet, broadcast: boolean): void {
-    const udp = parseUdp(p.payload, p.src, p.dst);
+  private udpInput(p: Ipv4Packet, broadcast: boolean, trusted: boolean): void {
+    const udp = parseUdp(p.payload, p.src, p.dst, !trusted);
     if (!udp.ok) return this.counters.add(`drop.${udp.reason}`);
     const u = udp.value;
     const socket = this.udpByPort.get(u.dstPort);

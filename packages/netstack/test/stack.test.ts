@@ -8,12 +8,13 @@ import {
   Stack,
   type PacketBuffer,
 } from '../src/index.js';
+import { partialChecksum, pseudoHeaderSum } from '../src/wire/checksum.js';
 
 const LO = parseIpv4Address('127.0.0.1');
 
-function loopbackStack() {
+function loopbackStack(checksumOffload = true) {
   const stack = new Stack();
-  const device = new LoopbackDevice();
+  const device = new LoopbackDevice(65535, 4096, checksumOffload);
   stack.addInterface({ name: 'lo', device, addr: LO, prefixLength: 8 });
   return { stack, device };
 }
@@ -80,7 +81,7 @@ describe('UDP over loopback', () => {
 
 describe('receive path under hostile input', () => {
   it('drops a corrupted datagram by reason, and releases every frame', () => {
-    const { stack, device } = loopbackStack();
+    const { stack, device } = loopbackStack(false); // loopback verifies no UDP checksum unless told to
     const rx = stack.udpSocket(heapAllocate);
     stack.bind(rx, { addr: LO, port: 5000 });
     const frames: Uint8Array[] = [];
@@ -122,5 +123,26 @@ describe('receive path under hostile input', () => {
       }),
       { seed: 20261125, numRuns: 300 },
     );
+  });
+});
+
+describe('loopback checksum offload', () => {
+  it("neither computes nor verifies TCP and UDP checksums on loopback, leaving the pseudo-header's partial sum as Linux's lo does", () => {
+    const { stack, device } = loopbackStack();
+    const rx = stack.udpSocket(heapAllocate);
+    stack.bind(rx, { addr: LO, port: 5000 });
+    const frames: Uint8Array[] = [];
+    const tx = stack.udpSocket(heapAllocate);
+    stack.send(tx, new Uint8Array([9, 9]), { addr: LO, port: 5000 }, (n) => {
+      const b = heapAllocate(n)!;
+      frames.push(b.bytes);
+      return b;
+    });
+    const sent = frames[0]!;
+    const field = (sent[26]! << 8) | sent[27]!;
+    expect(field).toBe(partialChecksum(pseudoHeaderSum(LO, LO, 17, 10)));
+    stack.poll(0);
+    expect(rx.queuedDatagrams).toBe(1);
+    expect(device.queued).toBe(0);
   });
 });

@@ -10,6 +10,7 @@ import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { KERNEL_WORKER_URL, type WireSpec, type ControlReply, type ControlRequest, type DomainStats, type KernelStats, type KernelTimeline, type KernelWorkerData, type Limits, type FaultRequest, type AllocationFault } from '@moat/kernel';
 import { DOMAIN_RUNTIME_URL, type DomainWorkerData } from '@moat/libc';
+import { CHANNEL_SIGNAL_BYTES } from '@moat/abi';
 import { workerRunner, type DomainRunner, type Isolation } from './domain-runner.js';
 import { planProcessDomain, ProcessRunner } from './process-domain.js';
 import type { ProcessPermissions } from './process-permissions.js';
@@ -200,7 +201,8 @@ export class Machine {
     // A process domain's options are checked before the kernel hears of it.
     const plan = isolation === 'process' ? planProcessDomain(init, spec.resourceLimits, spec.allowFsRead) : undefined;
     const { port1: kernelEnd, port2: domainEnd } = new MessageChannel();
-    const signal = new SharedArrayBuffer(4);
+    // The wake-up word and the reply slot of blocking calls (CHANNEL_SIGNAL_BYTES in @moat/abi).
+    const signal = new SharedArrayBuffer(CHANNEL_SIGNAL_BYTES);
     await this.control({ op: 'attach', name: spec.name, port: kernelEnd, signal, limits: spec.limits, watchdogMs: spec.watchdogMs, faults: spec.faults }, [kernelEnd]);
     let runner: DomainRunner;
     if (plan) runner = new ProcessRunner(plan, domainEnd);

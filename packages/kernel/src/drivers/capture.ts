@@ -47,6 +47,10 @@ export class TappedDevice implements Device {
     return this.inner.mtu;
   }
 
+  get checksumOffload() {
+    return this.inner.checksumOffload;
+  }
+
   transmit(frame: PacketBuffer): boolean {
     this.tap(frame.bytes);
     return this.inner.transmit(frame);

@@ -7,8 +7,9 @@
  */
 import type { Device, PacketBuffer } from '@moat/netstack';
 
-/** Where frames go: the wire takes a copy it owns. */
+/** Where frames go. */
 export interface Wire {
+  /** `frame` is lent for the call (it is a packet buffer, cleared and reused after): the wire copies what it keeps. */
   send(frame: Uint8Array, now: number): void;
   /** Sends what is due by `now` (latency, bandwidth); returns the next time something is due. */
   flush(now: number): number | undefined;
@@ -40,10 +41,10 @@ export class EthernetPort implements Device {
         this.counters.noCarrier++;
         return true; // as a NIC without carrier: accepted and lost
       }
-      const copy = frame.bytes.slice();
-      this.tap?.(copy, 'tx');
+      // No copy here: the wire makes the one it needs (a simulated link's model copies every delivery).
+      this.tap?.(frame.bytes, 'tx');
       this.counters.tx++;
-      this.wire.send(copy, performance.now());
+      this.wire.send(frame.bytes, performance.now());
       return true;
     } finally {
       frame.release();

@@ -48,7 +48,8 @@ export class UdpWire implements Wire {
 
   send(frame: Uint8Array): void {
     this.counters.sent++;
-    this.socket.send(frame, this.config.peer.port, this.config.peer.addr, (err) => {
+    // dgram sends later: it gets a copy, since the frame is a packet buffer the kernel clears and reuses.
+    this.socket.send(frame.slice(), this.config.peer.port, this.config.peer.addr, (err) => {
       if (err) this.counters.sendErrors++;
     });
   }

@@ -74,6 +74,11 @@ export interface Endpoints {
 
 export interface OutSegment {
   header: TcpHeader;
+  /**
+   * Often a view of the send buffer, not a copy (the packet buffer is where
+   * its bytes are copied): valid until the connection is next written to or
+   * acknowledged. Emit it, or copy it to keep it.
+   */
   payload: Uint8Array;
 }
 
@@ -134,6 +139,8 @@ export class TcpConnection {
   readonly transitions: TcpTransitionRecord[] = [];
   /** Told of each control transition as it is taken, so a tracer need not scan `transitions`. */
   onTransition: TcpTransitionObserver | undefined;
+  /** Told when the user gives the connection work for its next output (the TCP layer polls only such connections and due timers). */
+  onActivity: (() => void) | undefined;
 
   private readonly machine: Actor<typeof tcpConnectionMachine>;
   private readonly config: TcpConfig;
@@ -258,7 +265,9 @@ export class TcpConnection {
   write(data: Uint8Array): number {
     const state = this.state;
     if (this.finSeq !== undefined || (!this.machine.getSnapshot().hasTag('canSend') && state !== 'SYN_SENT' && state !== 'SYN_RECEIVED')) return 0;
-    return this.sendBuf.write(data);
+    const n = this.sendBuf.write(data);
+    if (n > 0) this.onActivity?.();
+    return n;
   }
 
   /** Bytes the user may read now, up to `max`. */
@@ -269,6 +278,7 @@ export class TcpConnection {
     if (data.length > 0 && this.receiveWindow() - before >= Math.min(this.sndMss, this.config.rcvBuf / 2) && before < this.sndMss) {
       this.ackNow = true;
     }
+    if (data.length > 0) this.onActivity?.();
     return data;
   }
 
@@ -281,6 +291,7 @@ export class TcpConnection {
   setOption(name: 'noDelay' | 'keepAlive', value: boolean): void {
     this.config[name] = value;
     if (name === 'keepAlive' && !value) this.keepAliveAt = undefined;
+    this.onActivity?.();
   }
 
   option(name: 'noDelay' | 'keepAlive'): boolean {
@@ -814,7 +825,7 @@ export class TcpConnection {
     const offset = this.bufferOffset(seq);
     const length = Math.min(max, this.sendBuf.length - offset);
     if (length <= 0) return this.finSeq !== undefined && seq === this.finSeq ? this.finSegment(now, retransmit) : undefined;
-    const payload = this.sendBuf.slice(offset, length);
+    const payload = this.sendBuf.view(offset, length);
     const end = seqAdd(seq, length);
     // The FIN rides on the last data segment.
     const withFin = !probe && this.finSeq === end;
@@ -932,6 +943,7 @@ export class TcpConnection {
 
   /** Sends a control event to the machine and does what its transition says. */
   private event(type: TcpEventType, now: number): void {
+    this.onActivity?.();
     const from = this.state;
     this.machine.send({ type } as never);
     const to = this.state;

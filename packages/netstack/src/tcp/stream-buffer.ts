@@ -7,8 +7,8 @@
  *
  * Storage grows on demand, doubling up to the capacity, so an idle or
  * short-lived connection (a connection-rate benchmark) does not pay for
- * its whole buffer. Every read is a copy: no caller gets a view of the
- * storage. Misuse (consuming more than is held, reading past the end) is a
+ * its whole buffer. Every read is a copy, except `view`, which the stack
+ * uses for a segment's payload on its way into a packet buffer. Misuse (consuming more than is held, reading past the end) is a
  * bug in the caller and throws.
  */
 
@@ -85,6 +85,21 @@ export class StreamBuffer {
     const out = new Uint8Array(n);
     this.copyTo(offset, n, out, 0);
     return out;
+  }
+
+  /**
+   * The bytes at [offset, offset + length), as `slice`, but without a copy
+   * when they lie in one piece of the ring (a copy when they wrap). A view
+   * stays valid until the next write, consume or resize: it is for bytes
+   * about to be copied elsewhere (a segment into its packet buffer), never
+   * for anything that leaves the stack.
+   */
+  view(offset: number, length: number): Uint8Array {
+    const n = this.span(offset, length);
+    if (n === 0) return new Uint8Array(0);
+    const from = (this.head + offset) % this.storage.length;
+    if (from + n <= this.storage.length) return this.storage.subarray(from, from + n);
+    return this.slice(offset, n);
   }
 
   /**

@@ -22,8 +22,8 @@ export interface TcpHost {
   isLocal(addr: Ipv4Address): boolean;
   /** The source address and MSS (MTU less 40) of the route to `dst`, or undefined when unreachable. */
   routeFor(dst: Ipv4Address): { src: Ipv4Address; mss: number } | undefined;
-  /** Sends one IPv4 datagram of `length` bytes that `fill` writes. */
-  send(src: Ipv4Address, dst: Ipv4Address, length: number, allocate: Allocate, fill: (out: Uint8Array) => void): void;
+  /** Sends one IPv4 datagram of `length` bytes that `fill` writes; `offload`: leave the checksum to the device (loopback). */
+  send(src: Ipv4Address, dst: Ipv4Address, length: number, allocate: Allocate, fill: (out: Uint8Array, offload: boolean) => void): void;
   /** Ephemeral ports free in this layer's table. */
   freePort(taken: (port: number) => boolean): number | undefined;
   /** Buffers for what the layer sends of its own accord (RSTs). */
@@ -34,8 +34,11 @@ const key = (localAddr: number, localPort: number, remoteAddr: number, remotePor
   `${localAddr}:${localPort}>${remoteAddr}:${remotePort}`;
 
 interface Owned {
+  key: string;
   conn: TcpConnection;
   allocate: Allocate;
+  /** The connection's deadline when it was last polled. */
+  deadline: number | undefined;
 }
 
 export class TcpLayer {
@@ -46,6 +49,16 @@ export class TcpLayer {
   private readonly connPorts = new Map<number, number>();
   /** Listener connections by the listener they belong to, to promote them when established. */
   private readonly listenerOf = new Map<TcpConnection, TcpSocket>();
+  /**
+   * Connections that may have something to send: touched by a segment or by
+   * their user since the last poll. A poll visits these, and the others only
+   * when one of their timers may be due, so an idle connection costs a poll
+   * nothing (10,000 of them in TIME-WAIT or keep-alive used to be visited on
+   * every loopback hop).
+   */
+  private readonly active = new Set<Owned>();
+  /** No idle connection's deadline is earlier than this (it may be earlier than any: then a poll finds none due and raises it). */
+  private timersAt = Infinity;
   private readonly isn: IsnGenerator;
   /** Given to every connection made from now on (before its first transition): a tracer's hook. */
   onTransition: TcpTransitionObserver | undefined;
@@ -112,7 +125,7 @@ export class TcpLayer {
     conn.onTransition = this.onTransition;
     s.remote = { ...remote };
     s.conn = conn;
-    this.track(k, { conn, allocate: s.allocate });
+    this.track(k, conn, s.allocate);
     conn.open(now);
     return null;
   }
@@ -157,8 +170,9 @@ export class TcpLayer {
     if (s.local && this.ports.get(s.local.port) === s) this.ports.delete(s.local.port);
   }
 
-  input(p: Ipv4Packet): void {
-    const parsed = parseTcp(p.payload, p.src, p.dst);
+  /** A segment for us; `trusted`: it came over loopback, whose checksums are offloaded (not computed, not verified). */
+  input(p: Ipv4Packet, trusted = false): void {
+    const parsed = parseTcp(p.payload, p.src, p.dst, !trusted);
     if (!parsed.ok) return this.host.counters.add(`drop.${parsed.reason}`);
     const seg = parsed.value;
     const now = this.host.now();
@@ -168,6 +182,7 @@ export class TcpLayer {
       this.forget(k, owned.conn);
       this.host.counters.add('tcp.timeWaitReopened');
     } else if (owned) {
+      this.active.add(owned);
       this.host.counters.add('in.tcp');
       owned.conn.input(seg, seg.payload, now);
       // A duplicate ACK for each out-of-order segment (and the ACK that a filled hole earns) goes at once,
@@ -193,7 +208,7 @@ export class TcpLayer {
       conn.accept(seg, now);
       l.pending.add(conn);
       this.listenerOf.set(conn, listener);
-      this.track(key(p.dst, seg.dstPort, p.src, seg.srcPort), { conn, allocate: listener.allocate });
+      this.track(key(p.dst, seg.dstPort, p.src, seg.srcPort), conn, listener.allocate);
       return this.host.counters.add('in.tcpSyn');
     }
     this.reset(p, seg, 'drop.tcp.noSocket');
@@ -224,8 +239,24 @@ export class TcpLayer {
 
   /** Sends what every connection has to send; promotes, forgets and returns the earliest deadline. */
   poll(now: number): number | undefined {
-    let deadline: number | undefined;
-    for (const [k, { conn, allocate }] of this.conns) {
+    if (now >= this.timersAt) {
+      // Some timer may be due: take those connections in, and find the next timer of the rest.
+      let next = Infinity;
+      for (const owned of this.conns.values()) {
+        const t = owned.deadline;
+        if (t === undefined) continue;
+        if (t <= now) this.active.add(owned);
+        else if (t < next) next = t;
+      }
+      this.timersAt = next;
+    }
+    if (this.active.size === 0) return this.timersAt === Infinity ? undefined : this.timersAt;
+    // Taken out first: emitting may touch others (a RST's listener), which then wait for the next poll.
+    const batch = [...this.active];
+    this.active.clear();
+    for (const owned of batch) {
+      const { key: k, conn, allocate } = owned;
+      if (this.conns.get(k) !== owned) continue; // forgotten meanwhile
       for (const seg of conn.output(now)) this.emit(conn.endpoints.localAddr, conn.endpoints.remoteAddr, seg, allocate);
       // A handshake reset in SYN-RECEIVED sends a passive connection back to LISTEN (RFC 9293 3.10.7.4):
       // here the listener socket does the listening, so that connection is over.
@@ -243,19 +274,28 @@ export class TcpLayer {
         this.forget(k, conn);
         continue;
       }
-      const t = conn.deadline();
-      if (t !== undefined && (deadline === undefined || t < deadline)) deadline = t;
+      const t = (owned.deadline = conn.deadline());
+      if (t !== undefined && t < this.timersAt) this.timersAt = t;
     }
-    return deadline;
+    // A transition taken while polling (a timer's) may have left work: poll again at once.
+    if (this.active.size > 0) return now;
+    return this.timersAt === Infinity ? undefined : this.timersAt;
   }
 
-  private track(k: string, owned: Owned): void {
+  private track(k: string, conn: TcpConnection, allocate: Allocate): void {
+    const owned: Owned = { key: k, conn, allocate, deadline: undefined };
+    // The connection says when its user gave it work (a write, a read that opens the window, a close).
+    conn.onActivity = () => this.active.add(owned);
+    this.active.add(owned);
     this.conns.set(k, owned);
     const port = owned.conn.endpoints.localPort;
     this.connPorts.set(port, (this.connPorts.get(port) ?? 0) + 1);
   }
 
   private forget(k: string, conn: TcpConnection): void {
+    const owned = this.conns.get(k);
+    if (owned) this.active.delete(owned);
+    conn.onActivity = undefined;
     this.conns.delete(k);
     const port = conn.endpoints.localPort;
     const left = (this.connPorts.get(port) ?? 1) - 1;
@@ -270,9 +310,9 @@ export class TcpLayer {
 
   private emit(src: Ipv4Address, dst: Ipv4Address, seg: OutSegment, allocate: Allocate): void {
     const length = tcpHeaderLength(seg.header.options) + seg.payload.length;
-    this.host.send(src, dst, length, allocate, (out) => {
+    this.host.send(src, dst, length, allocate, (out, offload) => {
       out.set(seg.payload, length - seg.payload.length);
-      emitTcpHeader(seg.header, src, dst, seg.payload.length, out);
+      emitTcpHeader(seg.header, src, dst, seg.payload.length, out, 0, offload);
     });
     this.host.counters.add('out.tcp');
   }

@@ -1,10 +1,30 @@
 /** The Internet checksum (RFC 1071): ones'-complement sum of 16-bit words. */
 
-/** Adds `data` to a running 32-bit sum; an odd last byte is padded with zero. */
+/** Below this many bytes the DataView costs more than it saves. */
+const WIDE_MIN = 64;
+
+/**
+ * Adds `data` to a running sum; an odd last byte is padded with zero. The
+ * result stays below 2^32, as `finishChecksum` needs.
+ *
+ * Long data is summed 32 bits at a time: 2^32 is 1 modulo 0xffff, as 2^16 is,
+ * so adding big-endian 32-bit words and folding gives the ones'-complement
+ * sum of the 16-bit words (RFC 1071 2(B)), in half the loads. The running sum
+ * is a double: a 64 KiB segment adds at most 2^46, far from 2^53.
+ */
 export function sumWords(data: Uint8Array, sum = 0): number {
-  const n = data.length & ~1;
-  for (let i = 0; i < n; i += 2) sum += (data[i]! << 8) | data[i + 1]!;
-  if (data.length & 1) sum += data[n]! << 8;
+  const len = data.length;
+  let i = 0;
+  if (len >= WIDE_MIN) {
+    const view = new DataView(data.buffer, data.byteOffset, len);
+    const n4 = len & ~3;
+    for (; i < n4; i += 4) sum += view.getUint32(i);
+  }
+  const n2 = len & ~1;
+  for (; i < n2; i += 2) sum += (data[i]! << 8) | data[i + 1]!;
+  if (len & 1) sum += data[n2]! << 8;
+  // Fold into 32 bits (exact in doubles; `>>>` would drop the high bits).
+  while (sum > 0xffffffff) sum = (sum % 0x100000000) + Math.floor(sum / 0x100000000);
   return sum;
 }
 
@@ -16,6 +36,15 @@ export function finishChecksum(sum: number): number {
 
 export function internetChecksum(data: Uint8Array): number {
   return finishChecksum(sumWords(data));
+}
+
+/**
+ * What Linux leaves in a TCP or UDP checksum field it offloads (loopback,
+ * CHECKSUM_PARTIAL): the folded pseudo-header sum, not complemented. A
+ * capture of such a packet shows it as Linux's own lo captures do.
+ */
+export function partialChecksum(pseudoSum: number): number {
+  return ~finishChecksum(pseudoSum) & 0xffff;
 }
 
 /** Sum of the IPv4 pseudo-header that UDP and TCP checksums cover (RFC 768, RFC 9293). */

@@ -1,5 +1,5 @@
 /** TCP header (RFC 9293) with its options: parse with every length checked, emit with checksum. */
-import { finishChecksum, pseudoHeaderSum, sumWords } from './checksum.js';
+import { finishChecksum, partialChecksum, pseudoHeaderSum, sumWords } from './checksum.js';
 import { IPPROTO_TCP, readU32, writeU32, type ParseResult } from './ipv4.js';
 import type { Ipv4Address } from './address.js';
 
@@ -61,15 +61,16 @@ export type TcpDropReason = 'tcp.truncated' | 'tcp.dataOffset' | 'tcp.checksum' 
 
 /**
  * Parses the TCP segment that is a whole IPv4 payload; `src`/`dst` feed the
- * pseudo-header. An option that is too short, runs past the header, or has
+ * pseudo-header. `verify` false skips the checksum (a loopback segment:
+ * see Device.checksumOffload). An option that is too short, runs past the header, or has
  * the wrong length for its kind drops the segment: half-applying it would be
  * worse (RFC 9293 3.1 asks receivers to be ready for illegal lengths).
  */
-export function parseTcp(buf: Uint8Array, src: Ipv4Address, dst: Ipv4Address): ParseResult<TcpSegment, TcpDropReason> {
+export function parseTcp(buf: Uint8Array, src: Ipv4Address, dst: Ipv4Address, verify = true): ParseResult<TcpSegment, TcpDropReason> {
   if (buf.length < TCP_HEADER_LEN) return { ok: false, reason: 'tcp.truncated' };
   const headerLength = (buf[12]! >> 4) * 4;
   if (headerLength < TCP_HEADER_LEN || headerLength > buf.length) return { ok: false, reason: 'tcp.dataOffset' };
-  if (finishChecksum(sumWords(buf, pseudoHeaderSum(src, dst, IPPROTO_TCP, buf.length))) !== 0) {
+  if (verify && finishChecksum(sumWords(buf, pseudoHeaderSum(src, dst, IPPROTO_TCP, buf.length))) !== 0) {
     return { ok: false, reason: 'tcp.checksum' };
   }
   const options = parseOptions(buf, headerLength);
@@ -154,7 +155,8 @@ export function tcpHeaderLength(o: TcpOptions): number {
 /**
  * Writes the header, options included, in front of a payload already in place
  * at `offset + tcpHeaderLength(h.options)` of `out`, and the checksum over
- * the pseudo-header, header and payload.
+ * the pseudo-header, header and payload; with `offload` (loopback) only the
+ * pseudo-header's partial sum, as Linux leaves it for the device.
  */
 export function emitTcpHeader(
   h: TcpHeader,
@@ -163,6 +165,7 @@ export function emitTcpHeader(
   payloadLength: number,
   out: Uint8Array,
   offset = 0,
+  offload = false,
 ): void {
   const headerLength = tcpHeaderLength(h.options);
   const length = headerLength + payloadLength;
@@ -182,7 +185,8 @@ export function emitTcpHeader(
   b[18] = h.urgentPointer >> 8;
   b[19] = h.urgentPointer & 0xff;
   emitOptions(h.options, b);
-  const sum = finishChecksum(sumWords(b, pseudoHeaderSum(src, dst, IPPROTO_TCP, length)));
+  const pseudo = pseudoHeaderSum(src, dst, IPPROTO_TCP, length);
+  const sum = offload ? partialChecksum(pseudo) : finishChecksum(sumWords(b, pseudo));
   b[16] = sum >> 8;
   b[17] = sum & 0xff;
 }
