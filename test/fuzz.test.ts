@@ -214,32 +214,27 @@ describe('kernel findings of the fuzzer', () => {
    * that declares more items than any request has is now refused unread,
    * and a turn is bounded by bytes as well as frames (deficit round robin).
    */
-  it('answers a quiet domain promptly while another floods it with large frames', async () => {
-    const { kernel, domains: [flooder, quiet] } = kernelWith('flooder', 'quiet');
-    try {
-      // [id, 0 (null), then about a million nils]: valid msgpack, refused by the schema after decoding.
-      const heavy = (id: number) => {
+  const strings = Array.from({ length: 150_000 }, (_, i) => `a${i % 1000}`);
+  it.each([
+    [
+      // [id, 0 (null), then about a million nils], declared at the top: refused unread by its item count.
+      'large frames',
+      (id: number) => {
         const f = new Uint8Array(1 << 20).fill(0xc0);
         f.set([0xdd, 0x00, 0x0f, 0xff, 0xfb, 0xce, id >>> 24, (id >>> 16) & 0xff, (id >>> 8) & 0xff, id & 0xff, 0x00]);
         return f;
-      };
-      // Its share of one turn (16 frames); the quiet call is served right after them.
-      for (let i = 0; i < 16; i++) flooder!.submit(heavy(1000 + i));
-      const { reply, ms } = await quiet!.timed(encodeRequest(1, SYS.null, []));
-      expect(reply[1]).toBe(0);
-      expect(ms).toBeLessThan(100);
-    } finally {
-      kernel.shutdown();
-    }
-  });
-
-  it('answers a quiet domain promptly while another floods it with large frames the kernel must decode', async () => {
-    const { kernel, domains: [flooder, quiet] } = kernelWith('flooder', 'quiet');
-    try {
+      },
+    ],
+    [
       // [id, 0 (null), [150,000 short strings]]: three items, so decoded (about 15 ms each here) before the
       // schema refuses it; its cost is charged by its bytes (about 730 KB).
-      const strings = Array.from({ length: 150_000 }, (_, i) => `a${i % 1000}`);
-      const heavy = (id: number) => encodeRequest(id, SYS.null, [strings]);
+      'large frames the kernel must decode',
+      (id: number) => encodeRequest(id, SYS.null, [strings]),
+    ],
+  ])('answers a quiet domain promptly while another floods it with %s', async (_, heavy) => {
+    const { kernel, domains: [flooder, quiet] } = kernelWith('flooder', 'quiet');
+    try {
+      // A turn's share of them (16 frames) queued ahead of the quiet domain's one call.
       for (let i = 0; i < 16; i++) flooder!.submit(heavy(1000 + i));
       const { reply, ms } = await quiet!.timed(encodeRequest(1, SYS.null, []));
       expect(reply[1]).toBe(0);
