@@ -29,6 +29,8 @@ export class Domain {
   readonly calls: CallOutcomes = {};
   /** Frames that could not be decoded or did not fit a schema. */
   malformed = 0;
+  /** Socket data copied in from it and out to it, in bytes. */
+  readonly bytes = { sent: 0, received: 0 };
   /** Frame bytes it may still spend in the current turn (deficit round robin, see Kernel.drain). */
   deficit = 0;
   exitReason: string | undefined;

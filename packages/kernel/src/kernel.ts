@@ -136,6 +136,8 @@ export interface DomainStats {
   limits: Limits;
   calls: CallOutcomes;
   malformed: number;
+  /** Socket data the kernel copied in from the domain (sent) and out to it (received, peeks included). */
+  bytes: { sent: number; received: number };
 }
 
 export interface InterfaceStats {
@@ -575,7 +577,12 @@ export class Kernel {
    */
   private finish(d: Domain, callId: number, syscall: string, done: Done, start: number, handle = NaN): void {
     d.count(syscall, done.errno === 0 ? 'OK' : errnoName(done.errno));
-    if (syscall === 'socket' && done.errno === 0) handle = done.result as number;
+    if (done.errno === 0) {
+      if (syscall === 'socket') handle = done.result as number;
+      // Socket data copied in from the domain and out to it, for the report.
+      else if (syscall === 'sendto') d.bytes.sent += done.result as number;
+      else if (syscall === 'recvfrom') d.bytes.received += (done.result as [Uint8Array])[0].byteLength;
+    }
     this.reply(d, callId, done);
     if (this.recorder) {
       this.tick = this.now();
@@ -767,6 +774,7 @@ export class Kernel {
       limits: d.account.limits,
       calls: d.calls,
       malformed: d.malformed,
+      bytes: { ...d.bytes },
     };
   }
 }

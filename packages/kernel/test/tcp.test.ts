@@ -54,6 +54,10 @@ describe('stream sockets', () => {
     const [serr, sent] = await client.call('sendto', c, data, 0, null);
     expect([serr, sent]).toEqual([0, data.length]);
     expect(await readAll(server, conn, data.length)).toEqual(data);
+    // The kernel counts the socket data it copied in from each domain and out to it.
+    const bytes = (name: string) => kernel.stats().domains.find((x) => x.name === name)!.bytes;
+    expect(bytes('client').sent).toBe(data.length);
+    expect(bytes('server').received).toBe(data.length);
     await server.call('sendto', conn, new TextEncoder().encode('ok'), 0, null);
     expect(new TextDecoder().decode(await readAll(client, c, 2))).toBe('ok');
     expect(await client.call('close', c)).toEqual([0, 0]);

@@ -33,12 +33,13 @@ export function renderReport(r: ScenarioReport): string {
   out.push(bold(`Scenario ${r.scenario}`) + ` (seed ${r.seed}, ${(r.durationMs / 1000).toFixed(2)} s)`);
   out.push(r.description, '');
   out.push(bold('Domains'));
-  const rows = [['domain', 'role', 'ended', 'restarts', 'faults suffered', 'syscalls', 'ok', 'refused (by errno)', 'left held']];
+  const rows = [['domain', 'role', 'ended', 'restarts', 'faults suffered', 'syscalls', 'ok', 'refused (by errno)', 'bytes sent/received', 'left held']];
   for (const d of r.domains) {
     const { ['(fault)']: faults, ...calls } = d.calls;
     const t = tallyCalls(calls);
     const held = d.final ? `${d.final.handles} handles, ${d.final.buffers} buffers, ${d.final.bufferBytes + d.final.streamBytes} B` : '?';
-    rows.push([d.name, d.role, d.status, String(d.restarts), faultsSuffered(faults, d.status, d.error), String(t.total), String(t.ok), outcomeList(t.refused), held]);
+    const bytes = d.bytes ? `${d.bytes.sent}/${d.bytes.received}` : '?';
+    rows.push([d.name, d.role, d.status, String(d.restarts), faultsSuffered(faults, d.status, d.error), String(t.total), String(t.ok), outcomeList(t.refused), bytes, held]);
   }
   out.push(table(rows), '');
   for (const d of r.domains) {

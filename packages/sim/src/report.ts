@@ -25,6 +25,8 @@ export interface DomainReport {
   /** Every syscall's results as the kernel counted them. */
   calls: CallOutcomes;
   malformedFrames: number;
+  /** Socket data the kernel copied in from it (sent) and out to it (received). */
+  bytes?: { sent: number; received: number };
   /** Kernel accounting after the domain ended and was released: must be all zero. */
   final?: DomainStats['accounting'];
   /** Times its supervisor restarted it. */

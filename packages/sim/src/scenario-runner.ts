@@ -230,6 +230,7 @@ export function domainReport(out: DomainOutcome, role: string, restarts = 0): Do
     attempts: (summary && typeof summary === 'object' && Array.isArray(summary.attempts) ? summary.attempts : []) as Attempt[],
     calls: out.final?.calls ?? {},
     malformedFrames: out.final?.malformed ?? 0,
+    bytes: out.final?.bytes,
     final: out.final?.accounting,
     restarts,
   };
