@@ -105,6 +105,9 @@ const HANDLE_FIRST: readonly boolean[] = SYSCALL_BY_NUMBER.map((name) => {
 });
 
 /** A connection's four-tuple as the trace names it: 'local > remote'. */
+/** Pool bytes kept for the stack's own frames: a few dozen ARP requests, ICMP errors and RSTs. */
+const STACK_RESERVED_BYTES = 32 * 1024;
+
 /** Frame bytes a domain may spend per turn beside its batch of frames (deficit round robin). */
 const QUANTUM_BYTES = 64 * 1024;
 
@@ -216,7 +219,11 @@ export class Kernel {
     this.pool = new BufferPool(options.poolBytes);
     this.now = options.now ?? (() => performance.now());
     this.batch = options.batchPerDomain ?? 16;
-    this.stackAccount = new Account({ maxHandles: 0, maxPendingCalls: 0, maxBufferBytes: options.stackBufferBytes ?? 1 << 20, reservedBufferBytes: 0 });
+    const stackBytes = options.stackBufferBytes ?? 1 << 20;
+    // The stack's own frames (ARP, ICMP errors and echo replies, RSTs) keep a reserve of the pool, so a
+    // domain that takes every buffer it can cannot stop neighbour resolution for the others (invariant 5).
+    this.stackAccount = new Account({ maxHandles: 0, maxPendingCalls: 0, maxBufferBytes: stackBytes, reservedBufferBytes: Math.min(stackBytes, STACK_RESERVED_BYTES) });
+    if (!this.pool.reserve(this.stackAccount)) throw new Error(`the pool (${this.pool.capacityBytes} B) cannot hold the stack's reserve of ${STACK_RESERVED_BYTES} B`);
     this.stack = new Stack({ now: this.now, allocate: (n) => this.pool.allocate(n, this.stackAccount) });
     const kernelTrack = `kernel:${options.machineName ?? 'machine'}`;
     const recorder = options.trace ? new Recorder({ capacity: options.traceEvents, now: this.now }) : undefined;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Account, BufferPool, DEFAULT_LIMITS } from '../src/index.js';
+import { AF_INET, Errno, MSG_DONTWAIT, SOCK_DGRAM } from '@moat/abi';
+import { kernelWithDomains } from './harness.js';
 
 const account = (maxBufferBytes = 1 << 20) => new Account({ ...DEFAULT_LIMITS, maxBufferBytes });
 
@@ -85,5 +87,29 @@ describe('BufferPool reservations (a reserved minimum, invariant 5)', () => {
     expect(pool.stats().reservedBytes).toBe(0);
     expect(pool.reserve(b)).toBe(true);
     pool.unreserve(b);
+  });
+});
+
+describe("the stack's reserve in a kernel's pool", () => {
+  it('keeps buffers for the stack\'s own frames however much a domain takes', async () => {
+    const { kernel, attach } = kernelWithDomains({ poolBytes: 256 * 1024 });
+    expect(kernel.pool.stats().reservedBytes).toBe(32 * 1024);
+    const greedy = attach('greedy', { maxBufferBytes: 1 << 20 });
+    // Datagrams queued to its own sockets, several of them: one socket's receive buffer would drop the rest.
+    const sockets: number[] = [];
+    for (let port = 6000; port < 6008; port++) {
+      const [, s] = await greedy.call('socket', AF_INET, SOCK_DGRAM, 0);
+      await greedy.call('bind', s, { addr: '127.0.0.1', port });
+      sockets.push(s);
+    }
+    // More than the pool holds: once it is full the datagrams are dropped on arrival (or refused with ENOBUFS).
+    for (let i = 0; i < 400; i++) {
+      const [errno] = await greedy.call('sendto', sockets[i % 8]!, new Uint8Array(4000), MSG_DONTWAIT, { addr: '127.0.0.1', port: 6000 + (i % 8) });
+      expect([0, Errno.ENOBUFS]).toContain(errno);
+    }
+    const taken = kernel.stats().domains[0]!.accounting.bufferBytes;
+    expect(taken).toBeLessThanOrEqual(256 * 1024 - 32 * 1024);
+    expect(taken).toBeGreaterThan(256 * 1024 - 32 * 1024 - 8192); // the pool was full but for the reserve
+    kernel.shutdown();
   });
 });
