@@ -58,6 +58,7 @@ interface RunOptions {
   trace?: string;
   html?: string;
   fault: string[];
+  lockstep?: boolean;
 }
 
 /**
@@ -79,12 +80,24 @@ async function faultsOrExit(entry: object, specs: string[]): Promise<AnyFaultDef
   }
 }
 
+/** --lockstep: only a defineScenario scenario (a module's own run() would ignore it) that lockstep can run; otherwise exit code 2. */
+async function lockstepOrExit(entry: object): Promise<void> {
+  const { lockstepProblem } = await import('@moat/sim');
+  const definition = (entry as { definition?: ScenarioDefinition }).definition;
+  const name = (entry as { name?: string }).name ?? 'this scenario';
+  const problem = definition ? lockstepProblem(definition) : `${name} is not declared with defineScenario`;
+  if (!problem) return;
+  console.error(`moat: --lockstep: ${name} cannot run in lockstep: ${problem}`);
+  process.exit(EXIT_USAGE);
+}
+
 /** run and replay: one seed of one scenario, its report printed (and written), the exit code from its verdicts. */
 async function runOne(arg: string, opts: RunOptions): Promise<void> {
   const { entry } = await scenarioOrExit(arg);
   const faults = await faultsOrExit(entry, opts.fault);
+  if (opts.lockstep) await lockstepOrExit(entry);
   if (opts.capture) await mkdir(opts.capture, { recursive: true });
-  const report: ScenarioReport = await entry.run({ seed: opts.seed, captureDir: opts.capture && resolve(opts.capture), ...(faults.length ? { faults } : {}) });
+  const report: ScenarioReport = await entry.run({ seed: opts.seed, captureDir: opts.capture && resolve(opts.capture), ...(faults.length ? { faults } : {}), ...(opts.lockstep ? { lockstep: true } : {}) });
   const json = JSON.stringify(report, null, 2);
   if (opts.out) await writeFile(opts.out, json + '\n');
   if (opts.trace || opts.html) {
@@ -210,7 +223,8 @@ const reportOptions = (cmd: Command) =>
       'inject a fault, repeatable: domain:kind@N at its Nth syscall, or domain:kind@Tms after T ms (kind: kill, throw, exit, hang, oom); machine:alloc@N[xM] fails its kernel\'s Nth buffer allocation (M of them)',
       repeated,
       [] as string[],
-    );
+    )
+    .option('--lockstep', 'run deterministically: domains served in a fixed order on a virtual clock, so a seed gives the same event log hash every time (one machine, no links, no restarts, blocking calls only)');
 
 reportOptions(
   program

@@ -21,6 +21,10 @@ export interface KernelWorkerData {
   traceEvents?: number;
   /** Also trace every frame on every interface. */
   tracePackets?: boolean;
+  /** Deterministic mode (KernelOptions.lockstep); sim links are refused with it. */
+  lockstep?: boolean;
+  /** The run's seed: in lockstep, the TCP ISN secret derives from it. */
+  seed?: number;
 }
 
 /** The `timeline` op's answer. */
@@ -34,6 +38,8 @@ export interface KernelTimeline extends RecordedTimeline {
   startedAtEpochMs: number;
   /** Whether this kernel records at all. */
   recording: boolean;
+  /** Lockstep: the events' times are virtual ms from 0, which the host takes as the run's own time zero. */
+  virtual?: boolean;
 }
 
 /** How an interface is wired: to another kernel by a simulated link, or to a real peer by UDP datagrams. */
@@ -47,6 +53,10 @@ export type ControlRequest =
   | ({ id: number; op: 'poolFault' } & AllocationFault)
   | { id: number; op: 'detach'; name: string; reason: string }
   | { id: number; op: 'wire'; iface: string; wire: WireSpec }
+  /** Lockstep: `count` domains are still to attach (the clock stands still until they have); `awaited`: the domains the run waits for. */
+  | { id: number; op: 'expect'; count: number; awaited?: string[] }
+  /** Lockstep: stop the clock and serve no more; the host is about to kill every domain left. */
+  | { id: number; op: 'hold' }
   | { id: number; op: 'stats' }
   | { id: number; op: 'timeline' }
   | { id: number; op: 'shutdown' };

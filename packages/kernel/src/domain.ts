@@ -42,6 +42,10 @@ export class Domain {
   watchdogMs: number | undefined;
   /** Since when it has had no call queued or parked (running, as far as the kernel can tell). */
   runningSince: number | undefined;
+  /** It was given a 'hang' fault: it will make no call again (lockstep does not wait for it). */
+  hung = false;
+  /** Lockstep: the host was asked to kill it; its calls are not served and the kernel waits for its detach. */
+  dying = false;
 
   constructor(
     readonly name: string,

@@ -90,6 +90,15 @@ export interface KernelOptions {
   tracePackets?: boolean;
   now?: () => number;
   /**
+   * Deterministic mode (docs/scenarios.md, "Lockstep"): a virtual clock from
+   * 0, no timers or setImmediate of the kernel's own; the worker calls
+   * `lockstepAdvance` after every event, which serves rounds only when no
+   * domain is running and moves the clock only when every domain waits.
+   */
+  lockstep?: boolean;
+  /** The TCP ISN secret (RFC 6528); random when left out. Lockstep derives it from the run's seed. */
+  isnKey?: Uint8Array;
+  /**
    * Called after each round of serving, once the stack has been polled for
    * what the round's calls did (or before, when no call is parked for the
    * poll to finish): the worker bumps the wake-up words of the domains it
@@ -107,6 +116,9 @@ const HANDLE_FIRST: readonly boolean[] = SYSCALL_BY_NUMBER.map((name) => {
 /** A connection's four-tuple as the trace names it: 'local > remote'. */
 /** Pool bytes kept for the stack's own frames: a few dozen ARP requests, ICMP errors and RSTs. */
 const STACK_RESERVED_BYTES = 32 * 1024;
+
+/** Steps one lockstepAdvance may take before it gives up: a stack that never settles at one time is a kernel bug. */
+const LOCKSTEP_STEPS = 1_000_000;
 
 /** Frame bytes a domain may spend per turn beside its batch of frames (deficit round robin). */
 const QUANTUM_BYTES = 64 * 1024;
@@ -206,6 +218,19 @@ export class Kernel {
   private lastInternalError: string | undefined;
   private lastMalformed: string | undefined;
   private readonly batch: number;
+  /** Lockstep's virtual time, in ms. */
+  private virtualNow = 0;
+  /** Lockstep: attaches the host still announces (expect op); the clock stands still until they come. */
+  private expected = 0;
+  /** Lockstep: the host holds the clock (hold op, or every awaited domain has ended). */
+  private held = false;
+  /** Lockstep: the domains the run waits for that have not ended (undefined: not told). */
+  private awaited: Set<string> | undefined;
+  /** Lockstep: detaches the host asked for, carried out in attach order once no domain runs. */
+  private readonly exits = new Map<string, { reason: string; done: (stats: DomainStats | undefined) => void }>();
+  /** Lockstep: host actions (attaches) carried out one at a time, each when the kernel is at rest. */
+  private readonly restActions: (() => void)[] = [];
+  private advancing = false;
   /**
    * While tracing, the clock's latest reading on the serving path. Calls in a
    * round are served back to back, so the time one is answered is the time the
@@ -217,14 +242,14 @@ export class Kernel {
 
   constructor(private readonly options: KernelOptions = {}) {
     this.pool = new BufferPool(options.poolBytes);
-    this.now = options.now ?? (() => performance.now());
+    this.now = options.lockstep ? () => this.virtualNow : (options.now ?? (() => performance.now()));
     this.batch = options.batchPerDomain ?? 16;
     const stackBytes = options.stackBufferBytes ?? 1 << 20;
     // The stack's own frames (ARP, ICMP errors and echo replies, RSTs) keep a reserve of the pool, so a
     // domain that takes every buffer it can cannot stop neighbour resolution for the others (invariant 5).
     this.stackAccount = new Account({ maxHandles: 0, maxPendingCalls: 0, maxBufferBytes: stackBytes, reservedBufferBytes: Math.min(stackBytes, STACK_RESERVED_BYTES) });
     if (!this.pool.reserve(this.stackAccount)) throw new Error(`the pool (${this.pool.capacityBytes} B) cannot hold the stack's reserve of ${STACK_RESERVED_BYTES} B`);
-    this.stack = new Stack({ now: this.now, allocate: (n) => this.pool.allocate(n, this.stackAccount) });
+    this.stack = new Stack({ now: this.now, isnKey: options.isnKey, allocate: (n) => this.pool.allocate(n, this.stackAccount) });
     const kernelTrack = `kernel:${options.machineName ?? 'machine'}`;
     const recorder = options.trace ? new Recorder({ capacity: options.traceEvents, now: this.now }) : undefined;
     this.recorder = recorder;
@@ -244,7 +269,7 @@ export class Kernel {
     this.stack.addInterface({ name: 'lo', device: loopback, addr: parseIpv4Address('127.0.0.1'), prefixLength: 8 });
     for (const spec of options.interfaces ?? []) {
       const [addr, prefix] = spec.addr.split('/');
-      const device = new EthernetPort(spec.mtu ?? 1500, () => this.schedule());
+      const device = new EthernetPort(spec.mtu ?? 1500, () => this.schedule(), this.now);
       const port: Port = { spec, device, capture: capture(spec.name, PCAP_LINKTYPE_ETHERNET) };
       if (port.capture || packets) {
         device.tap = (frame, direction) => {
@@ -295,6 +320,7 @@ export class Kernel {
       this.timed.add(d);
     }
     this.domains.set(name, d);
+    if (this.expected > 0) this.expected--;
     this.recorder?.lifecycle(name, 'attach');
     // Planned before its first call can arrive, so a fault at call N never misses it.
     try {
@@ -338,6 +364,8 @@ export class Kernel {
       return this.finish(d, id, '(queue)', fail(Errno.EAGAIN), this.recorder ? this.now() : 0);
     }
     d.account.pendingCalls++;
+    // Lockstep serves domains in attach order, when lockstepAdvance decides; arrival order is the OS's.
+    if (this.options.lockstep) return void d.queue.push(message);
     if (d.queue.push(message) === 1) this.runnable.push(d);
     if (this.draining) return;
     if (now) this.drain();
@@ -458,7 +486,7 @@ export class Kernel {
   /** A drain on the next turn of the event loop; `poll`: the stack has something to do even if no call is queued. */
   private schedule(poll = true): void {
     if (poll) this.pollFirst = true;
-    if (this.scheduled) return;
+    if (this.scheduled || this.options.lockstep) return; // lockstepAdvance polls when pollFirst says so
     this.scheduled = true;
     setImmediate(() => this.drain());
   }
@@ -621,7 +649,9 @@ export class Kernel {
   private deliverFault(d: Domain, callId: number, fault: PlannedFault): void {
     d.count('(fault)', fault.kind);
     this.recorder?.lifecycle(d.name, 'fault', { kind: fault.kind, detail: fault.detail });
-    if (fault.kind === 'kill') return this.options.onKill?.(d.name, fault.detail);
+    if (fault.kind === 'kill') return this.askKill(d, fault.detail);
+    // A hung domain makes no call again: lockstep need not wait for it, and its watchdog runs on the virtual clock.
+    if (fault.kind === 'hang') d.hung = true;
     d.port.post(encodeReply(callId, FAULT_ERRNO, { fault: fault.kind, detail: fault.detail } satisfies FaultDelivery), callId);
     this.noteIfRunning(d);
   }
@@ -645,8 +675,131 @@ export class Kernel {
     if (limit > 0 && d.malformed === limit) {
       const reason = `${limit} malformed frames (last: ${why})`;
       this.recorder?.lifecycle(d.name, 'oops', { reason });
+      d.dying = !!this.options.lockstep;
       this.options.onOops?.(d.name, reason);
     }
+  }
+
+  /** Asks the host to kill a domain; in lockstep nothing more happens to it until the host's detach comes. */
+  private askKill(d: Domain, reason: string): void {
+    if (this.options.lockstep) d.dying = true;
+    this.options.onKill?.(d.name, reason);
+  }
+
+  // ---- lockstep ---------------------------------------------------------
+
+  /** Lockstep: `count` more domains will attach (the host's latest word; each attach counts one off). */
+  expect(count: number, awaited?: string[]): void {
+    this.expected = Math.max(0, count);
+    if (awaited) this.awaited = new Set(awaited);
+  }
+
+  /**
+   * Lockstep: the host is about to kill every domain left. The clock stops,
+   * their calls are no longer served, and their detaches are carried out
+   * together, in attach order, whatever order the kills end in.
+   */
+  hold(): void {
+    this.held = true;
+    for (const d of this.domains.values()) d.dying = true;
+  }
+
+  /**
+   * Lockstep's detach: the host saw the domain end. Carried out (and `done`
+   * told) in attach order at the next point where no domain is running, so
+   * which of two domains that ended together the host heard of first does
+   * not change the log.
+   */
+  detachInStep(name: string, reason: string, done: (stats: DomainStats | undefined) => void): void {
+    if (!this.domains.has(name)) return done(this.detach(name, reason));
+    this.exits.set(name, { reason, done });
+    this.lockstepAdvance();
+  }
+
+  /**
+   * Lockstep: runs `action` (an attach) once the kernel is at rest: no domain
+   * running, none queued, every one waiting on the kernel. A startAfter gate
+   * opens in real time while the other domains run; at rest the state is the
+   * same however late the host's message came, so the new domain joins the
+   * log at the same place every run. One action per rest: the domain an
+   * attach starts runs to the next rest before the following one.
+   */
+  whenAtRest(action: () => void): void {
+    if (!this.options.lockstep) return action();
+    this.restActions.push(action);
+    this.lockstepAdvance();
+  }
+
+  /**
+   * Lockstep's conductor, called after every event the worker receives. While
+   * some domain runs (no call queued or parked) it waits for it: what that
+   * domain asks next decides what the others see. Once none runs: pending
+   * detaches, then a round over every domain's queue in attach order, then
+   * (all of them waiting on the kernel) the virtual clock jumps to the next
+   * deadline, unless the host holds it.
+   */
+  lockstepAdvance(): void {
+    if (!this.options.lockstep || this.advancing) return;
+    this.advancing = true;
+    try {
+      for (let step = 0; ; step++) {
+        if (step === LOCKSTEP_STEPS) throw new Error(`lockstep: no rest after ${LOCKSTEP_STEPS} steps at ${this.virtualNow} ms`);
+        if (this.pollFirst) {
+          this.pollFirst = false;
+          this.pumpStack();
+          this.options.afterRound?.();
+        }
+        let queued = false;
+        for (const d of this.domains.values()) {
+          if (this.exits.has(d.name)) continue;
+          // A dying domain counts as running until its detach comes: the kill lands in real time.
+          if (d.dying || (!d.hung && d.account.pendingCalls === 0)) return;
+          if (d.queue.length > 0) queued = true;
+        }
+        if (this.exits.size > 0) {
+          for (const d of [...this.domains.values()]) {
+            const exit = this.exits.get(d.name);
+            if (!exit) continue;
+            this.exits.delete(d.name);
+            this.recorder?.lifecycle(d.name, 'exit', { reason: exit.reason });
+            exit.done(this.detach(d.name, exit.reason));
+            if (this.awaited?.delete(d.name) && this.awaited.size === 0) this.held = true; // the run is over: no timer fires before the kills
+          }
+          this.options.afterRound?.();
+          continue;
+        }
+        if (queued) {
+          this.lockstepRound();
+          continue;
+        }
+        const action = this.restActions.shift();
+        if (action) {
+          action();
+          continue;
+        }
+        if (this.held || this.expected > 0) return;
+        const next = this.nextDeadline();
+        if (next === Infinity) return; // idle: only a host event can change anything
+        this.virtualNow = Math.max(this.virtualNow, next);
+        this.expire();
+        this.options.afterRound?.();
+      }
+    } finally {
+      this.advancing = false;
+    }
+  }
+
+  /** One round of lockstep: each domain's queue (up to its batch) in attach order, then the stack and the parked calls. */
+  private lockstepRound(): void {
+    if (this.recorder) this.tick = this.now();
+    for (const d of this.domains.values()) {
+      for (let i = 0; i < this.batch && d.queue.length > 0 && d.alive; i++) {
+        d.account.pendingCalls--;
+        this.serveGuarded(d, d.queue.shift());
+      }
+    }
+    this.pumpStack();
+    this.options.afterRound?.();
   }
 
   // ---- the stack and blocked calls ------------------------------------
@@ -722,17 +875,24 @@ export class Kernel {
    * deadline, a wire's next delivery, a planned fault's time, a watchdog.
    */
   private armTimer(): void {
+    if (this.options.lockstep) return; // lockstepAdvance moves the clock to nextDeadline() itself
+    const next = this.nextDeadline();
+    if (next === this.timerAt) return;
+    clearTimeout(this.timer);
+    this.timerAt = next;
+    if (next === Infinity) return;
+    this.timer = setTimeout(() => this.expire(), Math.max(0, next - this.now()));
+  }
+
+  /** The earliest of the deadlines armTimer names (Infinity: none). */
+  private nextDeadline(): number {
     let next = this.stackDeadline ?? Infinity;
     for (const { blocked } of this.parked) if (blocked.deadline !== undefined && blocked.deadline < next) next = blocked.deadline;
     for (const d of this.timed) {
       for (const f of d.faults) if (f.at !== undefined && f.at < next) next = f.at;
       if (d.watchdogMs !== undefined && d.runningSince !== undefined && d.runningSince + d.watchdogMs < next) next = d.runningSince + d.watchdogMs;
     }
-    if (next === this.timerAt) return;
-    clearTimeout(this.timer);
-    this.timerAt = next;
-    if (next === Infinity) return;
-    this.timer = setTimeout(() => this.expire(), Math.max(0, next - this.now()));
+    return next;
   }
 
   private expire(): void {
@@ -754,7 +914,7 @@ export class Kernel {
       d.runningSince = undefined;
       const reason = `watchdog: ran ${d.watchdogMs} ms without a syscall`;
       this.recorder?.lifecycle(d.name, 'watchdog', { reason });
-      this.options.onKill?.(d.name, reason);
+      this.askKill(d, reason);
     }
     for (let i = d.faults.length - 1; i >= 0; i--) {
       const f = d.faults[i]!;

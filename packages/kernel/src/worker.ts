@@ -2,6 +2,7 @@
  * The kernel worker's entry: one Kernel per simulated machine, driven by the
  * host's control messages and by the frames arriving on each domain's channel.
  */
+import { createHash } from 'node:crypto';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
 import { Kernel } from './kernel.js';
@@ -12,7 +13,13 @@ import type { ControlReply, ControlRequest, KernelTimeline, KernelWorkerData } f
 if (!parentPort) throw new Error('@moat/kernel/worker must run in a worker thread');
 const host = parentPort;
 const config = (workerData ?? {}) as KernelWorkerData;
+const lockstep = config.lockstep === true;
+/** Where the kernel's clock starts, on this worker's performance.now() base (lockstep's virtual 0 maps here). */
+const startedAtReal = performance.now();
 const kernel = new Kernel({
+  lockstep,
+  // In lockstep the ISN secret follows from the seed and the machine's name, so a replay makes the same sequence numbers.
+  isnKey: lockstep ? createHash('sha256').update(`moat isn|${config.seed ?? 1}|${config.machineName ?? 'machine'}`).digest().subarray(0, 16) : undefined,
   machineName: config.machineName,
   poolBytes: config.poolBytes,
   malformedLimit: config.malformedLimit,
@@ -58,77 +65,113 @@ function wakeLater(word: Int32Array): void {
 
 host.on('message', async (req: ControlRequest) => {
   try {
-    switch (req.op) {
-      case 'attach': {
-        const { name, port, signal, limits, watchdogMs, faults } = req;
-        const wake = new Int32Array(signal);
-        // The reply slot (see CHANNEL_SIGNAL_BYTES): a copy into shared memory costs the kernel less than a message.
-        const slot = signal.byteLength >= REPLY_SLOT_OFFSET + REPLY_SLOT_BYTES ? new Uint8Array(signal, REPLY_SLOT_OFFSET, REPLY_SLOT_BYTES) : undefined;
-        const d = kernel.attach(name, {
-          pull() {
-            for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) kernel.submit(d, m.message);
-          },
-          post(frame, callId = UNKNOWN_CALL_ID) {
-            if (
-              slot &&
-              callId !== UNKNOWN_CALL_ID &&
-              frame.byteLength <= slot.byteLength &&
-              Atomics.load(wake, SIGNAL_REPLY_LENGTH) === 0 &&
-              Atomics.compareExchange(wake, SIGNAL_WAITING, callId | 0, 0) === (callId | 0)
-            ) {
-              slot.set(frame);
-              Atomics.store(wake, SIGNAL_REPLY_LENGTH, frame.byteLength);
-            } else port.postMessage(frame, [frame.buffer as ArrayBuffer]);
-            // Wake the domain if it is blocked in a synchronous call.
-            wakeLater(wake);
-          },
-        }, limits, { watchdogMs, faults });
-        port.on('message', (m) => kernel.submit(d, m, true));
-        port.on('close', () => kernel.detach(name, 'channel closed'));
-        ports.set(name, port);
-        return answer(req.id, true);
-      }
-      case 'detach': {
-        // The host's account of how the domain ended: the kernel has often released
-        // it already, when its channel closed, and its own 'detach' says only that.
-        kernel.recorder?.lifecycle(req.name, 'exit', { reason: req.reason });
-        const stats = kernel.detach(req.name, req.reason);
-        ports.get(req.name)?.close();
-        ports.delete(req.name);
-        return answer(req.id, stats);
-      }
-      case 'wire': {
-        const w = req.wire;
-        const port = kernel.portOf(req.iface);
-        // A UDP wire binds first, so a bad address is the host's error, not a silently dead link.
-        const wire = w.kind === 'sim' ? new SimWire(w.port, w.faults, w.seed, performance.now(), port) : await UdpWire.open(w, port);
-        kernel.attachWire(req.iface, wire);
-        return answer(req.id, true);
-      }
-      case 'fault': {
-        const { name, kind, atCall, afterMs } = req;
-        kernel.injectFault(name, { kind, atCall, afterMs });
-        return answer(req.id, true);
-      }
-      case 'poolFault':
-        kernel.pool.failAllocations({ at: req.at, count: req.count });
-        return answer(req.id, true);
-      case 'stats':
-        return answer(req.id, kernel.stats());
-      case 'timeline': {
-        // The kernel's clock here is this worker's performance.now().
-        const startedAt = kernel.recorder?.startedAt ?? 0;
-        return answer(req.id, { ...kernel.timeline(), startedAtEpochMs: performance.timeOrigin + startedAt, recording: !!kernel.recorder } satisfies KernelTimeline);
-      }
-      case 'shutdown':
-        kernel.shutdown();
-        for (const port of ports.values()) port.close();
-        return answer(req.id, true);
-    }
+    await control(req);
   } catch (err) {
     host.postMessage({ id: req.id, error: String((err as Error)?.message ?? err) } satisfies ControlReply);
   }
+  // Lockstep: whatever the host did (an attach, a detach, a hold) may let the conductor go on.
+  kernel.lockstepAdvance();
 });
+
+async function control(req: ControlRequest): Promise<void> {
+  switch (req.op) {
+    case 'attach':
+      // In lockstep, at the kernel's next rest (Kernel.whenAtRest), so the domain joins at the same point every run.
+      return kernel.whenAtRest(() => {
+        try {
+          attach(req);
+        } catch (err) {
+          host.postMessage({ id: req.id, error: String((err as Error)?.message ?? err) } satisfies ControlReply);
+        }
+      });
+    case 'detach': {
+      if (lockstep) {
+        // Carried out when no domain runs, in attach order (Kernel.detachInStep), which also records the exit.
+        kernel.detachInStep(req.name, req.reason, (stats) => {
+          ports.get(req.name)?.close();
+          ports.delete(req.name);
+          answer(req.id, stats);
+        });
+        return;
+      }
+      // The host's account of how the domain ended: the kernel has often released
+      // it already, when its channel closed, and its own 'detach' says only that.
+      kernel.recorder?.lifecycle(req.name, 'exit', { reason: req.reason });
+      const stats = kernel.detach(req.name, req.reason);
+      ports.get(req.name)?.close();
+      ports.delete(req.name);
+      return answer(req.id, stats);
+    }
+    case 'wire': {
+      const w = req.wire;
+      const port = kernel.portOf(req.iface);
+      // A UDP wire binds first, so a bad address is the host's error, not a silently dead link.
+      const wire = w.kind === 'sim' ? new SimWire(w.port, w.faults, w.seed, kernel.now(), port) : await UdpWire.open(w, port);
+      kernel.attachWire(req.iface, wire);
+      return answer(req.id, true);
+    }
+    case 'fault': {
+      const { name, kind, atCall, afterMs } = req;
+      kernel.injectFault(name, { kind, atCall, afterMs });
+      return answer(req.id, true);
+    }
+    case 'expect':
+      kernel.expect(req.count, req.awaited);
+      return answer(req.id, true);
+    case 'hold':
+      kernel.hold();
+      return answer(req.id, true);
+    case 'poolFault':
+      kernel.pool.failAllocations({ at: req.at, count: req.count });
+      return answer(req.id, true);
+    case 'stats':
+      return answer(req.id, kernel.stats());
+    case 'timeline': {
+      // The kernel's clock here is this worker's performance.now(); in lockstep, virtual ms from startedAtReal.
+      const startedAt = (kernel.recorder?.startedAt ?? 0) + (lockstep ? startedAtReal : 0);
+      return answer(req.id, { ...kernel.timeline(), startedAtEpochMs: performance.timeOrigin + startedAt, recording: !!kernel.recorder, ...(lockstep ? { virtual: true } : {}) } satisfies KernelTimeline);
+    }
+    case 'shutdown':
+      kernel.shutdown();
+      for (const port of ports.values()) port.close();
+      return answer(req.id, true);
+  }
+}
+
+function attach(req: Extract<ControlRequest, { op: 'attach' }>): void {
+  const { name, port, signal, limits, watchdogMs, faults } = req;
+  const wake = new Int32Array(signal);
+  // The reply slot (see CHANNEL_SIGNAL_BYTES): a copy into shared memory costs the kernel less than a message.
+  const slot = signal.byteLength >= REPLY_SLOT_OFFSET + REPLY_SLOT_BYTES ? new Uint8Array(signal, REPLY_SLOT_OFFSET, REPLY_SLOT_BYTES) : undefined;
+  const d = kernel.attach(name, {
+    // Lockstep takes requests as their events come, never ahead of them: pulling would let arrival timing in.
+    pull: lockstep ? undefined : () => {
+      for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) kernel.submit(d, m.message);
+    },
+    post(frame, callId = UNKNOWN_CALL_ID) {
+      if (
+        slot &&
+        callId !== UNKNOWN_CALL_ID &&
+        frame.byteLength <= slot.byteLength &&
+        Atomics.load(wake, SIGNAL_REPLY_LENGTH) === 0 &&
+        Atomics.compareExchange(wake, SIGNAL_WAITING, callId | 0, 0) === (callId | 0)
+      ) {
+        slot.set(frame);
+        Atomics.store(wake, SIGNAL_REPLY_LENGTH, frame.byteLength);
+      } else port.postMessage(frame, [frame.buffer as ArrayBuffer]);
+      // Wake the domain if it is blocked in a synchronous call.
+      wakeLater(wake);
+    },
+  }, limits, { watchdogMs, faults });
+  port.on('message', (m) => {
+    kernel.submit(d, m, true);
+    kernel.lockstepAdvance();
+  });
+  // Lockstep waits for the host's detach instead, which comes in any case and carries the reason.
+  if (!lockstep) port.on('close', () => kernel.detach(name, 'channel closed'));
+  ports.set(name, port);
+  answer(req.id, true);
+}
 
 function answer(id: number, value: unknown): void {
   host.postMessage({ id, value } satisfies ControlReply);

@@ -43,7 +43,8 @@ export async function collectTimeline(machines: Machine[], runStartedAtEpochMs: 
 }
 
 function rebase(t: KernelTimeline, runStartedAtEpochMs: number, kernelTrack: string): TimelineEvent[] {
-  const offsetUs = (t.startedAtEpochMs - runStartedAtEpochMs) * 1000;
+  // A lockstep kernel's clock is virtual and starts with the run: its times stand as they are, and repeat.
+  const offsetUs = t.virtual ? 0 : (t.startedAtEpochMs - runStartedAtEpochMs) * 1000;
   return t.events.map((e) => ({
     ...e,
     ts: Math.round((e.ts + offsetUs) * 10) / 10,
@@ -62,7 +63,8 @@ function rebase(t: KernelTimeline, runStartedAtEpochMs: number, kernelTrack: str
  * recv returns, whether a call had to wait), vary from run to run: equal
  * seeds give equal hashes only for runs whose event order is itself
  * deterministic; for the others it tells runs apart, it does not prove
- * them different in substance.
+ * them different in substance. A lockstep run (RunOptions.lockstep) fixes
+ * the order, so its hash repeats (docs/scenarios.md).
  */
 export function timelineHash(events: readonly TimelineEvent[]): string {
   const hash = createHash('sha256');

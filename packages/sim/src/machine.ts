@@ -252,6 +252,20 @@ export class Machine {
     await this.control({ op: 'fault', name, ...fault });
   }
 
+  /**
+   * Lockstep only: tells the kernel that `count` more domains will attach
+   * (it moves no clock until they have) and which domains the run waits for
+   * (once they have all ended, it holds the clock for the end of the run).
+   */
+  async expect(count: number, awaited?: string[]): Promise<void> {
+    await this.control({ op: 'expect', count, awaited });
+  }
+
+  /** Lockstep only: stops the kernel's clock and serving, before the host kills the domains left. */
+  async hold(): Promise<void> {
+    await this.control({ op: 'hold' });
+  }
+
   /** The kernel's event trace so far; empty unless the machine was made with `trace: true` (collectTimeline merges machines'). */
   timeline(): Promise<KernelTimeline> {
     return this.control({ op: 'timeline' }) as Promise<KernelTimeline>;

@@ -8,7 +8,7 @@ import { collectTimeline } from './collect-timeline.js';
 import type { DomainHandle, DomainOutcome, Machine } from './machine.js';
 import { Network } from './network.js';
 import type { Attempt, DomainReport, ScenarioReport } from './report.js';
-import { DEFAULT_TIMEOUT_MS, domainSpec, judgeRun, withFaults, type DomainDefinition, type FaultDefinition, type RunOptions, type ScenarioDefinition, type ScenarioRun } from './scenario.js';
+import { DEFAULT_TIMEOUT_MS, domainSpec, judgeRun, lockstepProblem, withFaults, type DomainDefinition, type FaultDefinition, type RunOptions, type ScenarioDefinition, type ScenarioRun } from './scenario.js';
 
 /** Restart backoff doubles from `backoffMs` up to this. */
 const MAX_BACKOFF_MS = 30_000;
@@ -117,6 +117,11 @@ class Supervisor {
 export async function runScenario(declared: ScenarioDefinition, options: RunOptions = {}): Promise<ScenarioReport> {
   const def = withFaults(declared, options.faults);
   const seed = options.seed ?? 1;
+  const lockstep = options.lockstep === true;
+  const problem = lockstep ? lockstepProblem(def) : undefined;
+  if (problem) throw new Error(`scenario ${def.name} cannot run in lockstep: ${problem}`);
+  // In lockstep a timed kill is a kernel fault on the virtual clock; otherwise the host's own timer.
+  const hostTimed = (f: FaultDefinition): f is FaultDefinition & { afterMs: number } => !lockstep && f.kind === 'kill' && f.afterMs !== undefined;
   const started = performance.now();
   const net = new Network(seed);
   const timers = new Timers();
@@ -126,7 +131,7 @@ export async function runScenario(declared: ScenarioDefinition, options: RunOpti
     // A MAC left out is a locally administered one, distinct per machine and interface.
     const interfaces = (m.interfaces ?? []).map((x, j) => ({ ...x, mac: x.mac ?? `02:00:00:00:${hex(i + 1)}:${hex(j + 1)}` }));
     // Scenario runs record the kernels' event trace, frames included, for the report (its cost: docs/architecture.md).
-    machines.set(m.name, net.machine({ name: m.name, interfaces, gateway: m.gateway, poolBytes: m.poolBytes, captureDir: options.captureDir, trace: true, tracePackets: true }));
+    machines.set(m.name, net.machine({ name: m.name, interfaces, gateway: m.gateway, poolBytes: m.poolBytes, captureDir: options.captureDir, trace: true, tracePackets: true, ...(lockstep ? { lockstep, seed } : {}) }));
   });
   try {
     for (const m of def.machines) {
@@ -140,7 +145,13 @@ export async function runScenario(declared: ScenarioDefinition, options: RunOpti
       await net.link(a, b, l.faults);
     }
     const supervisors = new Map<string, Supervisor>();
-    for (const d of def.domains) {
+    // Lockstep: each kernel keeps its clock still until every domain declared on it has attached (startAfter gates
+    // open in real time), and holds it once the domains the run waits for have ended.
+    const onMachine = (name: string, from = 0) => def.domains.slice(from).filter((d) => d.machine === name);
+    if (lockstep) {
+      for (const [name, m] of machines) await m.expect(onMachine(name).length, onMachine(name).filter((d) => d.awaited !== false).map((d) => d.name));
+    }
+    for (const [i, d] of def.domains.entries()) {
       const after = d.startAfter;
       const gate = after ? supervisors.get(after.domain)!.waitForLog(new RegExp(after.log)).then(() => undefined) : Promise.resolve();
       const planned = (def.faults ?? []).filter((f) => f.domain === d.name && !hostTimed(f));
@@ -148,6 +159,8 @@ export async function runScenario(declared: ScenarioDefinition, options: RunOpti
       supervisors.set(d.name, sup);
       // Domains start in declaration order: the next waits until this one is running (or could not start).
       await sup.started;
+      // One that could not start never attaches: the kernel stops waiting for it.
+      if (lockstep && !sup.current) await machines.get(d.machine)!.expect(onMachine(d.machine, i + 1).length);
     }
     // Faults apply to a domain's first life. A timed kill is the host's own timer (it works whatever the
     // domain is doing); the others its kernel plans before the domain's first call and delivers at a call.
@@ -167,6 +180,8 @@ export async function runScenario(declared: ScenarioDefinition, options: RunOpti
     stopping = true;
     // As an OTP supervisor's shutdown: a domain the run did not wait for gets its shutdownMs to end on its own.
     if (!timedOut) await Promise.all([...supervisors.values()].map((s) => (s.def.shutdownMs ? Promise.race([s.done, timers.sleep(s.def.shutdownMs)]) : undefined)));
+    // Lockstep: the kernels stop first, so the kills land at one point of the log whatever order they end in.
+    if (lockstep) await Promise.all([...machines.values()].map((m) => m.hold()));
     for (const s of supervisors.values()) s.kill(timedOut ? `scenario timeout after ${timeoutMs} ms` : 'scenario over');
     await Promise.all([...supervisors.values()].map((s) => s.done));
     const kernels: Record<string, KernelStats> = {};
@@ -202,9 +217,6 @@ export async function runScenario(declared: ScenarioDefinition, options: RunOpti
     await net.shutdown();
   }
 }
-
-/** A timed kill: the host's own timer does it, not the domain's kernel. */
-const hostTimed = (f: FaultDefinition): f is FaultDefinition & { afterMs: number } => f.kind === 'kill' && f.afterMs !== undefined;
 
 const hex = (n: number) => (n & 0xff).toString(16).padStart(2, '0');
 

@@ -29,10 +29,11 @@ export class EthernetPort implements Device {
   readonly counters = { tx: 0, rx: 0, noCarrier: 0, rxQueueFull: 0 };
   private readonly rx: Uint8Array[] = [];
 
-  /** `wake` asks the kernel for a poll when a frame arrives. */
+  /** `wake` asks the kernel for a poll when a frame arrives; `now` is the kernel's clock (virtual in lockstep). */
   constructor(
     readonly mtu: number,
     private readonly wake: () => void,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   transmit(frame: PacketBuffer): boolean {
@@ -44,7 +45,7 @@ export class EthernetPort implements Device {
       // No copy here: the wire makes the one it needs (a simulated link's model copies every delivery).
       this.tap?.(frame.bytes, 'tx');
       this.counters.tx++;
-      this.wire.send(frame.bytes, performance.now());
+      this.wire.send(frame.bytes, this.now());
       return true;
     } finally {
       frame.release();

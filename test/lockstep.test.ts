@@ -1,0 +1,85 @@
+/**
+ * Lockstep (issue 5): a scenario run in lockstep gives the same event log,
+ * and so the same hash, every time for one seed; the default mode is untouched.
+ */
+import { describe, expect, it } from 'vitest';
+import { defineScenario, type ArgsContext, type ScenarioReport } from '@moat/sim';
+
+const program = (name: string) => new URL(`./fixtures/programs/${name}.mjs`, import.meta.url);
+
+/** UDP echoes and a TCP transfer on one machine, how much of each following from the seed. */
+const scenario = defineScenario({
+  name: 'lockstep-mix',
+  description: 'a UDP echo pair and a TCP pair on one machine, their traffic sized by the seed',
+  machines: [{ name: 'm' }],
+  domains: [
+    { name: 'echo', machine: 'm', program: program('udp-echo'), args: { port: 7000 }, awaited: false, shutdownMs: 10_000 },
+    { name: 'sink', machine: 'm', program: program('tcp-server'), args: { port: 8000 } },
+    { name: 'pinger', machine: 'm', program: program('echo-client'), args: ({ seed }: ArgsContext) => ({ server: { addr: '127.0.0.1', port: 7000 }, count: 3 + (seed % 5) }), startAfter: { domain: 'echo', log: '^listening' } },
+    { name: 'source', machine: 'm', program: program('tcp-client'), args: ({ seed }: ArgsContext) => ({ server: '127.0.0.1', port: 8000, bytes: 50_000 + 7_000 * seed }), startAfter: { domain: 'sink', log: '^listening' } },
+  ],
+  expect: [
+    { name: 'every echo intact', check: (run) => (run.outcomes.pinger?.value as { intact: number } | undefined)?.intact === 3 + (run.seed % 5) },
+    { name: 'the stream arrived intact', check: (run) => (run.outcomes.source?.value as { intact: boolean } | undefined)?.intact === true },
+  ],
+  timeoutMs: 30_000,
+});
+
+const events = (r: ScenarioReport) => r.timeline!.events.filter((e) => e.kind === 'syscall').length;
+
+describe('lockstep', () => {
+  it('gives the same event log hash on every run of a seed, and another for another seed', async () => {
+    const runs: ScenarioReport[] = [];
+    for (let i = 0; i < 3; i++) runs.push(await scenario.run({ seed: 7, lockstep: true }));
+    for (const r of runs) {
+      expect(r.verdicts.filter((v) => !v.pass)).toEqual([]);
+      expect(r.timeline!.dropped).toBe(0);
+    }
+    const hashes = runs.map((r) => r.timeline!.hash);
+    console.log(`lockstep seed 7: ${hashes.join(' ')} (${events(runs[0]!)} syscall events)`);
+    expect(hashes[1]).toBe(hashes[0]);
+    expect(hashes[2]).toBe(hashes[0]);
+    // Not only the hash: times are virtual, so the whole timeline repeats.
+    expect(runs[1]!.timeline!.events.map((e) => [e.ts, e.name])).toEqual(runs[0]!.timeline!.events.map((e) => [e.ts, e.name]));
+
+    const other = await scenario.run({ seed: 8, lockstep: true });
+    expect(other.passed).toBe(true);
+    console.log(`lockstep seed 8: ${other.timeline!.hash}`);
+    expect(other.timeline!.hash).not.toBe(hashes[0]);
+    expect((await scenario.run({ seed: 8, lockstep: true })).timeline!.hash).toBe(other.timeline!.hash);
+  }, 120_000);
+
+  it('leaves the default mode as it was', async () => {
+    const report = await scenario.run({ seed: 7 });
+    expect(report.passed).toBe(true);
+    console.log(`default seed 7: ${report.timeline!.hash}`);
+  }, 60_000);
+
+  it('plans a timed kill on the virtual clock', async () => {
+    const killed = defineScenario({
+      name: 'lockstep-kill',
+      description: 'a reader parked on a socket, killed 250 virtual ms in',
+      machines: [{ name: 'm' }],
+      domains: [{ name: 'reader', machine: 'm', program: program('udp-echo'), args: { port: 7001 }, awaited: true }],
+      faults: [{ domain: 'reader', kind: 'kill', afterMs: 250 }],
+      timeoutMs: 20_000,
+    });
+    const a = await killed.run({ lockstep: true });
+    const b = await killed.run({ lockstep: true });
+    expect(a.domains[0]!.status).toBe('killed');
+    expect(a.domains[0]!.error).toBe('fault: kill after 250 ms');
+    expect(b.timeline!.hash).toBe(a.timeline!.hash);
+    const kill = a.timeline!.events.find((e) => e.name === 'fault');
+    expect(kill?.ts).toBe(a.timeline!.events.find((e) => e.name === 'attach')!.ts + 250_000);
+  }, 60_000);
+
+  it('refuses what it cannot run yet, saying why', async () => {
+    const two = defineScenario({
+      name: 'two-machines',
+      description: 'x',
+      machines: [{ name: 'a' }, { name: 'b' }],
+      domains: [{ name: 'd', machine: 'a', program: program('crashy'), args: { crash: false } }],
+    });
+    await expect(two.run({ lockstep: true })).rejects.toThrow(/cannot run in lockstep: it has 2 machines/);
+  });
+});
