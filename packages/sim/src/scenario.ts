@@ -7,7 +7,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import type { KernelStats } from '@moat/kernel';
+import { FAULT_KINDS, type KernelStats } from '@moat/kernel';
 import { DEFAULT_LINK_FAULTS, validateLinkFaults, type LinkFaults } from '@moat/netstack';
 import type { DomainOutcome, DomainSpec } from './machine.js';
 import type { ScenarioReport, Verdict } from './report.js';
@@ -103,7 +103,7 @@ const FaultSchema = Type.Object(
   {
     domain: Name,
     /** kill: the host kills it; throw, exit, hang, oom: delivered as the reply to one of its calls, libc acts on it. */
-    kind: Type.Union([Type.Literal('kill'), Type.Literal('throw'), Type.Literal('exit'), Type.Literal('hang'), Type.Literal('oom')]),
+    kind: Type.Union(FAULT_KINDS.map((k) => Type.Literal(k))),
     /** When: this long after the domain started (at its next call, for all but kill)... */
     afterMs: Type.Optional(Ms),
     /** ...or at its Nth syscall (1 = its first). */
@@ -221,7 +221,7 @@ export type AnyFaultDefinition = FaultDefinition | AllocationFaultDefinition;
  */
 export function parseFaultSpec(spec: string): AnyFaultDefinition {
   const m = /^([A-Za-z0-9_.-]+):([a-z]+)@(\d+)(ms|x\d+)?$/.exec(spec.trim());
-  const usage = 'expected domain:kind@N (at its Nth syscall), domain:kind@Tms (after T ms) with kind one of kill, throw, exit, hang, oom, or machine:alloc@N[xM]';
+  const usage = `expected domain:kind@N (at its Nth syscall), domain:kind@Tms (after T ms) with kind one of ${FAULT_KINDS.join(', ')}, or machine:alloc@N[xM]`;
   if (!m) throw new Error(`fault '${spec}': ${usage}`);
   const [, target, kind, n, suffix] = m as unknown as [string, string, string, string, string | undefined];
   const value = Number(n);
@@ -229,7 +229,7 @@ export function parseFaultSpec(spec: string): AnyFaultDefinition {
     if (suffix === 'ms') throw new Error(`fault '${spec}': an allocation fault counts allocations, not time`);
     return { machine: target, kind: 'alloc', at: value, count: suffix ? Number(suffix.slice(1)) : 1 };
   }
-  if (!['kill', 'throw', 'exit', 'hang', 'oom'].includes(kind)) throw new Error(`fault '${spec}': unknown kind '${kind}' (kill, throw, exit, hang, oom, alloc)`);
+  if (!(FAULT_KINDS as readonly string[]).includes(kind)) throw new Error(`fault '${spec}': unknown kind '${kind}' (${FAULT_KINDS.join(', ')}, alloc)`);
   if (suffix && suffix !== 'ms') throw new Error(`fault '${spec}': ${usage}`);
   const k = kind as FaultDefinition['kind'];
   return suffix === 'ms' ? { domain: target, kind: k, afterMs: value } : { domain: target, kind: k, atSyscall: value };

@@ -768,7 +768,7 @@ export class TcpConnection {
     }
     this.retransmitNow = false;
     // The first retransmission goes whatever pipe says (RFC 6675 5 step 4.3).
-    let first = this.seqLtHighRxtUna();
+    let first = this.unaNotRetransmitted();
     while (first || this.cc.cwnd - pipe >= room) {
       first = false;
       const seg = this.nextRecoverySegment(now, room, boundary, this.cc.cwnd - pipe);
@@ -779,7 +779,7 @@ export class TcpConnection {
   }
 
   /** Whether recovery has yet to retransmit SND.UNA's segment. */
-  private seqLtHighRxtUna(): boolean {
+  private unaNotRetransmitted(): boolean {
     return !seqGt(this.highRxt, this.sndUna);
   }
 
@@ -787,7 +787,7 @@ export class TcpConnection {
   private nextRecoverySegment(now: number, room: number, boundary: number | undefined, budget: number): OutSegment | undefined {
     const from = seqMax(this.highRxt, this.sndUna);
     // Rule 1: the first unSACKed bytes above HighRxt that IsLost says are lost (SND.UNA's own, at the start).
-    const lostEnd = this.seqLtHighRxtUna() ? seqMax(boundary ?? this.sndUna, seqAdd(this.sndUna, room)) : boundary;
+    const lostEnd = this.unaNotRetransmitted() ? seqMax(boundary ?? this.sndUna, seqAdd(this.sndUna, room)) : boundary;
     const lost = lostEnd === undefined ? undefined : this.hole(from, lostEnd);
     if (lost) return this.retransmitHole(lost, room, now);
     // Rule 2: new data the peer's window allows.
