@@ -73,13 +73,55 @@ describe('lockstep', () => {
     expect(kill?.ts).toBe(a.timeline!.events.find((e) => e.name === 'attach')!.ts + 250_000);
   }, 60_000);
 
-  it('refuses what it cannot run yet, saying why', async () => {
-    const two = defineScenario({
-      name: 'two-machines',
-      description: 'x',
-      machines: [{ name: 'a' }, { name: 'b' }],
-      domains: [{ name: 'd', machine: 'a', program: program('crashy'), args: { crash: false } }],
+  it('repeats two machines across a lossy link, frames and faults included', async () => {
+    const linked = defineScenario({
+      name: 'lockstep-link',
+      description: 'a TCP transfer and UDP echoes from one machine to another across a link that loses, reorders and corrupts',
+      machines: [
+        { name: 'client', interfaces: [{ name: 'eth0', addr: '10.1.0.1/24' }] },
+        { name: 'server', interfaces: [{ name: 'eth0', addr: '10.1.0.2/24' }] },
+      ],
+      links: [{ between: ['client.eth0', 'server.eth0'], faults: { latencyMs: 1, jitterMs: 1, loss: 0.03, reorder: 0.02, duplicate: 0.01, corrupt: 0.01 } }],
+      domains: [
+        { name: 'echo', machine: 'server', program: program('udp-echo'), args: { port: 7000 }, awaited: false },
+        { name: 'sink', machine: 'server', program: program('tcp-server'), args: { port: 8000 } },
+        { name: 'pinger', machine: 'client', program: program('echo-client'), args: { server: { addr: '10.1.0.2', port: 7000 }, count: 4 }, startAfter: { domain: 'echo', log: '^listening' } },
+        { name: 'source', machine: 'client', program: program('tcp-client'), args: ({ seed }: ArgsContext) => ({ server: '10.1.0.2', port: 8000, bytes: 200_000 + 10_000 * seed }), startAfter: { domain: 'sink', log: '^listening' } },
+      ],
+      expect: [{ name: 'the stream arrived intact', check: (run) => (run.outcomes.source?.value as { intact: boolean } | undefined)?.intact === true }],
+      timeoutMs: 30_000,
     });
-    await expect(two.run({ lockstep: true })).rejects.toThrow(/cannot run in lockstep: it has 2 machines/);
-  });
+    const a = await linked.run({ seed: 3, lockstep: true });
+    const b = await linked.run({ seed: 3, lockstep: true });
+    expect(a.passed).toBe(true);
+    const link = a.links![0]!.stats;
+    // The link did its worst, and the transfer recovered from it, the same way both times.
+    expect(link.lost).toBeGreaterThan(0);
+    expect(b.links![0]!.stats).toEqual(link);
+    const frames = (r: ScenarioReport) => r.timeline!.events.filter((e) => e.kind === 'packet').length;
+    console.log(`lockstep two machines, seed 3: ${a.timeline!.hash} (${frames(a)} frame events, ${link.lost} lost)`);
+    expect(frames(a)).toBeGreaterThan(100);
+    expect(b.timeline!.hash).toBe(a.timeline!.hash);
+    expect(b.timeline!.events.map((e) => [e.ts, e.track, e.name])).toEqual(a.timeline!.events.map((e) => [e.ts, e.track, e.name]));
+  }, 120_000);
+
+  it('restarts a domain after its backoff in virtual time', async () => {
+    const restarting = defineScenario({
+      name: 'lockstep-restart',
+      description: 'a domain that crashes, restarted on failure twice with a doubling backoff',
+      machines: [{ name: 'm' }],
+      domains: [{ name: 'crashy', machine: 'm', program: program('crashy'), args: { crash: true }, restart: { when: 'on-failure', max: 2, backoffMs: 400 } }],
+      timeoutMs: 20_000,
+    });
+    const a = await restarting.run({ lockstep: true });
+    const b = await restarting.run({ lockstep: true });
+    expect(a.domains[0]!.restarts).toBe(2);
+    expect(b.timeline!.hash).toBe(a.timeline!.hash);
+    // Each life attaches its backoff after the last one's exit, to the virtual microsecond: 400 ms, then 800.
+    const at = (name: string) => a.timeline!.events.filter((e) => e.name === name).map((e) => e.ts);
+    const [exits, attaches] = [at('exit'), at('attach')];
+    expect(attaches).toHaveLength(3);
+    expect(attaches[1]! - exits[0]!).toBe(400_000);
+    expect(attaches[2]! - exits[1]!).toBe(800_000);
+  }, 60_000);
 });

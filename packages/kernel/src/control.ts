@@ -21,7 +21,7 @@ export interface KernelWorkerData {
   traceEvents?: number;
   /** Also trace every frame on every interface. */
   tracePackets?: boolean;
-  /** Deterministic mode (KernelOptions.lockstep); sim links are refused with it. */
+  /** Deterministic mode (KernelOptions.lockstep): the worker's machines share one conductor, and links between them are in-worker (the link op). */
   lockstep?: boolean;
   /** The run's seed: in lockstep, the TCP ISN secret derives from it. */
   seed?: number;
@@ -47,11 +47,22 @@ export type WireSpec =
   | { kind: 'sim'; port: MessagePort; faults: LinkFaults; seed: number }
   | ({ kind: 'udp' } & UdpWireConfig);
 
+/** Which machine of the worker a request is for (default: the one the worker was started with). */
+type ForMachine = { machine?: string };
+
 export type ControlRequest =
+  /** Lockstep: another machine in this worker, under its conductor; answers with the machine's name. */
+  | { id: number; op: 'addMachine'; options: KernelWorkerData }
+  /** Lockstep: joins two interfaces of this worker's machines by a simulated link, one seed per direction. */
+  | { id: number; op: 'link'; ends: [{ machine: string; iface: string }, { machine: string; iface: string }]; faults: LinkFaults; seeds: [number, number] }
+  | (ForMachine & MachineRequest);
+
+type MachineRequest =
   | { id: number; op: 'attach'; name: string; port: MessagePort; signal: SharedArrayBuffer; limits?: Partial<Limits>; watchdogMs?: number; faults?: FaultRequest[] }
   | ({ id: number; op: 'fault'; name: string } & FaultRequest)
   | ({ id: number; op: 'poolFault' } & AllocationFault)
-  | { id: number; op: 'detach'; name: string; reason: string }
+  /** `restartAfterMs` (lockstep): its supervisor starts it again after this much virtual time. */
+  | { id: number; op: 'detach'; name: string; reason: string; restartAfterMs?: number }
   | { id: number; op: 'wire'; iface: string; wire: WireSpec }
   /** Lockstep: `count` domains are still to attach (the clock stands still until they have); `awaited`: the domains the run waits for. */
   | { id: number; op: 'expect'; count: number; awaited?: string[] }
@@ -64,6 +75,6 @@ export type ControlRequest =
 export type ControlReply =
   | { id: number; value: unknown; error?: undefined }
   | { id: number; error: string; value?: undefined }
-  | { event: 'oops'; domain: string; reason: string }
+  | { event: 'oops'; machine: string; domain: string; reason: string }
   /** Kill this domain: a planned 'kill' fault came due, or its watchdog fired. */
-  | { event: 'kill'; domain: string; reason: string };
+  | { event: 'kill'; machine: string; domain: string; reason: string };

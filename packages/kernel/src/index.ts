@@ -5,6 +5,7 @@ export * from './domain.js';
 export * from './faults.js';
 export * from './handle-table.js';
 export * from './kernel.js';
+export * from './lockstep.js';
 export * from './ksocket.js';
 export * from './outcome.js';
 export * from './recorder.js';

@@ -40,6 +40,7 @@ import { PcapFile, TappedDevice } from './drivers/capture.js';
 import { EthernetPort, type Wire } from './drivers/ethernet-port.js';
 import { BufferPool, type PoolStats } from './buffer-pool.js';
 import { Domain, type CallOutcomes, type DomainPort } from './domain.js';
+import { Conductor, type LockstepMember } from './lockstep.js';
 import type { KSocket } from './ksocket.js';
 import { fail, type Blocked, type Done } from './outcome.js';
 import { planFault, type FaultRequest, type PlannedFault } from './faults.js';
@@ -96,6 +97,8 @@ export interface KernelOptions {
    * domain is running and moves the clock only when every domain waits.
    */
   lockstep?: boolean;
+  /** Lockstep: the conductor of the run, shared by every kernel of the worker (one kernel alone makes its own). */
+  conductor?: Conductor;
   /** The TCP ISN secret (RFC 6528); random when left out. Lockstep derives it from the run's seed. */
   isnKey?: Uint8Array;
   /**
@@ -116,9 +119,6 @@ const HANDLE_FIRST: readonly boolean[] = SYSCALL_BY_NUMBER.map((name) => {
 /** A connection's four-tuple as the trace names it: 'local > remote'. */
 /** Pool bytes kept for the stack's own frames: a few dozen ARP requests, ICMP errors and RSTs. */
 const STACK_RESERVED_BYTES = 32 * 1024;
-
-/** Steps one lockstepAdvance may take before it gives up: a stack that never settles at one time is a kernel bug. */
-const LOCKSTEP_STEPS = 1_000_000;
 
 /** Frame bytes a domain may spend per turn beside its batch of frames (deficit round robin). */
 const QUANTUM_BYTES = 64 * 1024;
@@ -186,7 +186,7 @@ interface Port {
   capture?: PcapFile;
 }
 
-export class Kernel {
+export class Kernel implements LockstepMember {
   readonly stack: Stack;
   /** The event trace, when `trace` is on. */
   readonly recorder: Recorder | undefined;
@@ -218,19 +218,18 @@ export class Kernel {
   private lastInternalError: string | undefined;
   private lastMalformed: string | undefined;
   private readonly batch: number;
-  /** Lockstep's virtual time, in ms. */
-  private virtualNow = 0;
+  /** Lockstep: the run's conductor and clock (lockstep.ts); undefined otherwise. */
+  private readonly conductor: Conductor | undefined;
   /** Lockstep: attaches the host still announces (expect op); the clock stands still until they come. */
-  private expected = 0;
+  expected = 0;
   /** Lockstep: the host holds the clock (hold op, or every awaited domain has ended). */
   private held = false;
   /** Lockstep: the domains the run waits for that have not ended (undefined: not told). */
   private awaited: Set<string> | undefined;
   /** Lockstep: detaches the host asked for, carried out in attach order once no domain runs. */
-  private readonly exits = new Map<string, { reason: string; done: (stats: DomainStats | undefined) => void }>();
-  /** Lockstep: host actions (attaches) carried out one at a time, each when the kernel is at rest. */
-  private readonly restActions: (() => void)[] = [];
-  private advancing = false;
+  private readonly exits = new Map<string, { reason: string; done: (stats: DomainStats | undefined) => void; restartAfterMs?: number }>();
+  /** Lockstep: domains their supervisor restarts, and the virtual time their new attach is due. */
+  private readonly restarts = new Map<string, number>();
   /**
    * While tracing, the clock's latest reading on the serving path. Calls in a
    * round are served back to back, so the time one is answered is the time the
@@ -242,7 +241,11 @@ export class Kernel {
 
   constructor(private readonly options: KernelOptions = {}) {
     this.pool = new BufferPool(options.poolBytes);
-    this.now = options.lockstep ? () => this.virtualNow : (options.now ?? (() => performance.now()));
+    if (options.lockstep) {
+      const conductor = (this.conductor = options.conductor ?? new Conductor());
+      conductor.join(this);
+      this.now = () => conductor.now;
+    } else this.now = options.now ?? (() => performance.now());
     this.batch = options.batchPerDomain ?? 16;
     const stackBytes = options.stackBufferBytes ?? 1 << 20;
     // The stack's own frames (ARP, ICMP errors and echo replies, RSTs) keep a reserve of the pool, so a
@@ -320,7 +323,8 @@ export class Kernel {
       this.timed.add(d);
     }
     this.domains.set(name, d);
-    if (this.expected > 0) this.expected--;
+    // A restart was announced at its exit; a first start by the host's expect op.
+    if (!this.restarts.delete(name) && this.expected > 0) this.expected--;
     this.recorder?.lifecycle(name, 'attach');
     // Planned before its first call can arrive, so a fault at call N never misses it.
     try {
@@ -686,7 +690,7 @@ export class Kernel {
     this.options.onKill?.(d.name, reason);
   }
 
-  // ---- lockstep ---------------------------------------------------------
+  // ---- lockstep (the conductor's member: lockstep.ts) --------------------
 
   /** Lockstep: `count` more domains will attach (the host's latest word; each attach counts one off). */
   expect(count: number, awaited?: string[]): void {
@@ -694,10 +698,15 @@ export class Kernel {
     if (awaited) this.awaited = new Set(awaited);
   }
 
+  get awaitedLeft(): number | undefined {
+    return this.awaited?.size;
+  }
+
   /**
-   * Lockstep: the host is about to kill every domain left. The clock stops,
-   * their calls are no longer served, and their detaches are carried out
-   * together, in attach order, whatever order the kills end in.
+   * Lockstep: the host is about to kill every domain left (the conductor
+   * calls this on every kernel). Their calls are no longer served, and their
+   * detaches are carried out together, in attach order, whatever order the
+   * kills end in.
    */
   hold(): void {
     this.held = true;
@@ -708,90 +717,71 @@ export class Kernel {
    * Lockstep's detach: the host saw the domain end. Carried out (and `done`
    * told) in attach order at the next point where no domain is running, so
    * which of two domains that ended together the host heard of first does
-   * not change the log.
+   * not change the log. `restartAfterMs`: its supervisor starts it again
+   * after that much virtual time, and the clock waits there for the attach.
    */
-  detachInStep(name: string, reason: string, done: (stats: DomainStats | undefined) => void): void {
+  detachInStep(name: string, reason: string, done: (stats: DomainStats | undefined) => void, restartAfterMs?: number): void {
     if (!this.domains.has(name)) return done(this.detach(name, reason));
-    this.exits.set(name, { reason, done });
+    this.exits.set(name, { reason, done, restartAfterMs });
     this.lockstepAdvance();
   }
 
   /**
-   * Lockstep: runs `action` (an attach) once the kernel is at rest: no domain
-   * running, none queued, every one waiting on the kernel. A startAfter gate
-   * opens in real time while the other domains run; at rest the state is the
-   * same however late the host's message came, so the new domain joins the
-   * log at the same place every run. One action per rest: the domain an
-   * attach starts runs to the next rest before the following one.
+   * Lockstep: runs `action` (the attach of domain `name`) once every kernel
+   * is at rest: no domain running, none queued, every one waiting on a
+   * kernel. A startAfter gate opens in real time while the other domains
+   * run; at rest the state is the same however late the host's message came,
+   * so the new domain joins the log at the same place every run.
    */
-  whenAtRest(action: () => void): void {
-    if (!this.options.lockstep) return action();
-    this.restActions.push(action);
-    this.lockstepAdvance();
+  whenAtRest(name: string, action: () => void): void {
+    if (!this.conductor) return action();
+    this.conductor.whenAtRest(this, name, action);
   }
 
-  /**
-   * Lockstep's conductor, called after every event the worker receives. While
-   * some domain runs (no call queued or parked) it waits for it: what that
-   * domain asks next decides what the others see. Once none runs: pending
-   * detaches, then a round over every domain's queue in attach order, then
-   * (all of them waiting on the kernel) the virtual clock jumps to the next
-   * deadline, unless the host holds it.
-   */
+  /** Lockstep: lets the conductor go on after an event (a no-op otherwise). */
   lockstepAdvance(): void {
-    if (!this.options.lockstep || this.advancing) return;
-    this.advancing = true;
-    try {
-      for (let step = 0; ; step++) {
-        if (step === LOCKSTEP_STEPS) throw new Error(`lockstep: no rest after ${LOCKSTEP_STEPS} steps at ${this.virtualNow} ms`);
-        if (this.pollFirst) {
-          this.pollFirst = false;
-          this.pumpStack();
-          this.options.afterRound?.();
-        }
-        let queued = false;
-        for (const d of this.domains.values()) {
-          if (this.exits.has(d.name)) continue;
-          // A dying domain counts as running until its detach comes: the kill lands in real time.
-          if (d.dying || (!d.hung && d.account.pendingCalls === 0)) return;
-          if (d.queue.length > 0) queued = true;
-        }
-        if (this.exits.size > 0) {
-          for (const d of [...this.domains.values()]) {
-            const exit = this.exits.get(d.name);
-            if (!exit) continue;
-            this.exits.delete(d.name);
-            this.recorder?.lifecycle(d.name, 'exit', { reason: exit.reason });
-            exit.done(this.detach(d.name, exit.reason));
-            if (this.awaited?.delete(d.name) && this.awaited.size === 0) this.held = true; // the run is over: no timer fires before the kills
-          }
-          this.options.afterRound?.();
-          continue;
-        }
-        if (queued) {
-          this.lockstepRound();
-          continue;
-        }
-        const action = this.restActions.shift();
-        if (action) {
-          action();
-          continue;
-        }
-        if (this.held || this.expected > 0) return;
-        const next = this.nextDeadline();
-        if (next === Infinity) return; // idle: only a host event can change anything
-        this.virtualNow = Math.max(this.virtualNow, next);
-        this.expire();
-        this.options.afterRound?.();
-      }
-    } finally {
-      this.advancing = false;
-    }
+    this.conductor?.advance();
   }
 
-  /** One round of lockstep: each domain's queue (up to its batch) in attach order, then the stack and the parked calls. */
-  private lockstepRound(): void {
+  pollIfDue(): boolean {
+    if (!this.pollFirst) return false;
+    this.pollFirst = false;
+    this.pumpStack();
+    return true;
+  }
+
+  running(): boolean {
+    for (const d of this.domains.values()) {
+      if (this.exits.has(d.name)) continue;
+      // A dying domain counts as running until its detach comes: the kill lands in real time.
+      if (d.dying || (!d.hung && d.account.pendingCalls === 0)) return true;
+    }
+    return false;
+  }
+
+  carryOutExits(): string[] | undefined {
+    if (this.exits.size === 0) return undefined;
+    const awaitedGone: string[] = [];
+    for (const d of [...this.domains.values()]) {
+      const exit = this.exits.get(d.name);
+      if (!exit) continue;
+      this.exits.delete(d.name);
+      this.recorder?.lifecycle(d.name, 'exit', { reason: exit.reason, ...(exit.restartAfterMs !== undefined ? { restartAfterMs: exit.restartAfterMs } : {}) });
+      const restarts = exit.restartAfterMs !== undefined && !this.held;
+      if (restarts) this.restarts.set(d.name, this.now() + exit.restartAfterMs!);
+      exit.done(this.detach(d.name, exit.reason));
+      // A domain that starts again is still one the run waits for.
+      if (!restarts && this.awaited?.delete(d.name)) awaitedGone.push(d.name);
+    }
+    return awaitedGone;
+  }
+
+  serveRound(): boolean {
+    let queued = false;
+    for (const d of this.domains.values()) if (d.queue.length > 0) queued = true;
+    if (!queued) return false;
     if (this.recorder) this.tick = this.now();
+    // Each domain's queue (up to its batch) in attach order, then the stack and the parked calls.
     for (const d of this.domains.values()) {
       for (let i = 0; i < this.batch && d.queue.length > 0 && d.alive; i++) {
         d.account.pendingCalls--;
@@ -799,6 +789,18 @@ export class Kernel {
       }
     }
     this.pumpStack();
+    return true;
+  }
+
+  restartDue(name: string): number | undefined {
+    return this.restarts.get(name);
+  }
+
+  nextRestart(): number {
+    return Math.min(Infinity, ...this.restarts.values());
+  }
+
+  afterRound(): void {
     this.options.afterRound?.();
   }
 
@@ -885,7 +887,7 @@ export class Kernel {
   }
 
   /** The earliest of the deadlines armTimer names (Infinity: none). */
-  private nextDeadline(): number {
+  nextDeadline(): number {
     let next = this.stackDeadline ?? Infinity;
     for (const { blocked } of this.parked) if (blocked.deadline !== undefined && blocked.deadline < next) next = blocked.deadline;
     for (const d of this.timed) {
@@ -895,7 +897,7 @@ export class Kernel {
     return next;
   }
 
-  private expire(): void {
+  expire(): void {
     this.timerAt = Infinity;
     const now = this.now();
     this.parked = this.parked.filter((p) => {

@@ -1,39 +1,62 @@
 /**
- * The kernel worker's entry: one Kernel per simulated machine, driven by the
- * host's control messages and by the frames arriving on each domain's channel.
+ * The kernel worker's entry: a Kernel per simulated machine (one, or in
+ * lockstep every machine of the run), driven by the host's control messages
+ * and by the frames arriving on each domain's channel.
  */
 import { createHash } from 'node:crypto';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
 import { Kernel } from './kernel.js';
-import { SimWire } from './drivers/sim-wire.js';
+import { LocalWire, SimWire } from './drivers/sim-wire.js';
+import { Conductor } from './lockstep.js';
 import { UdpWire } from './drivers/udp-wire.js';
 import type { ControlReply, ControlRequest, KernelTimeline, KernelWorkerData } from './control.js';
 
 if (!parentPort) throw new Error('@moat/kernel/worker must run in a worker thread');
 const host = parentPort;
 const config = (workerData ?? {}) as KernelWorkerData;
-const lockstep = config.lockstep === true;
-/** Where the kernel's clock starts, on this worker's performance.now() base (lockstep's virtual 0 maps here). */
-const startedAtReal = performance.now();
-const kernel = new Kernel({
-  lockstep,
-  // In lockstep the ISN secret follows from the seed and the machine's name, so a replay makes the same sequence numbers.
-  isnKey: lockstep ? createHash('sha256').update(`moat isn|${config.seed ?? 1}|${config.machineName ?? 'machine'}`).digest().subarray(0, 16) : undefined,
-  machineName: config.machineName,
-  poolBytes: config.poolBytes,
-  malformedLimit: config.malformedLimit,
-  interfaces: config.interfaces,
-  gateway: config.gateway,
-  captureDir: config.captureDir,
-  trace: config.trace,
-  traceEvents: config.traceEvents,
-  tracePackets: config.tracePackets,
-  afterRound: flushWakes,
-  onOops: (domain, reason) => host.postMessage({ event: 'oops', domain, reason } satisfies ControlReply),
-  onKill: (domain, reason) => host.postMessage({ event: 'kill', domain, reason } satisfies ControlReply),
-});
-const ports = new Map<string, MessagePort>();
+/**
+ * Lockstep: every kernel of the run lives in this worker under one conductor
+ * and one virtual clock (lockstep.ts); the host adds the other machines with
+ * the addMachine op and joins them with the link op.
+ */
+const conductor = config.lockstep ? new Conductor() : undefined;
+
+/** One simulated machine of this worker: its kernel and its domains' channels. */
+interface Hosted {
+  kernel: Kernel;
+  ports: Map<string, MessagePort>;
+  /** Where the kernel's clock starts, on this worker's performance.now() base (lockstep's virtual 0 maps here). */
+  startedAtReal: number;
+}
+const machines = new Map<string, Hosted>();
+const firstMachine = addMachine(config);
+
+function addMachine(options: KernelWorkerData): string {
+  const name = options.machineName ?? 'machine';
+  if (machines.has(name)) throw new Error(`a machine named ${name} is already in this worker`);
+  if (!!options.lockstep !== !!conductor) throw new Error(`machine ${name}: a worker's machines are all lockstep or none`);
+  const kernel = new Kernel({
+    lockstep: !!conductor,
+    conductor,
+    // In lockstep the ISN secret follows from the seed and the machine's name, so a replay makes the same sequence numbers.
+    isnKey: conductor ? createHash('sha256').update(`moat isn|${options.seed ?? 1}|${name}`).digest().subarray(0, 16) : undefined,
+    machineName: options.machineName,
+    poolBytes: options.poolBytes,
+    malformedLimit: options.malformedLimit,
+    interfaces: options.interfaces,
+    gateway: options.gateway,
+    captureDir: options.captureDir,
+    trace: options.trace,
+    traceEvents: options.traceEvents,
+    tracePackets: options.tracePackets,
+    afterRound: flushWakes,
+    onOops: (domain, reason) => host.postMessage({ event: 'oops', machine: name, domain, reason } satisfies ControlReply),
+    onKill: (domain, reason) => host.postMessage({ event: 'kill', machine: name, domain, reason } satisfies ControlReply),
+  });
+  machines.set(name, { kernel, ports: new Map(), startedAtReal: performance.now() });
+  return name;
+}
 
 /**
  * Wake-up words to bump once the kernel has finished the round of serving
@@ -70,28 +93,42 @@ host.on('message', async (req: ControlRequest) => {
     host.postMessage({ id: req.id, error: String((err as Error)?.message ?? err) } satisfies ControlReply);
   }
   // Lockstep: whatever the host did (an attach, a detach, a hold) may let the conductor go on.
-  kernel.lockstepAdvance();
+  conductor?.advance();
 });
 
+function machineOf(name: string | undefined): Hosted {
+  const m = machines.get(name ?? firstMachine);
+  if (!m) throw new Error(`no machine named ${name} in this kernel worker`);
+  return m;
+}
+
 async function control(req: ControlRequest): Promise<void> {
+  if (req.op === 'addMachine') return answer(req.id, addMachine(req.options));
+  if (req.op === 'link') return link(req);
+  const { kernel, ports, startedAtReal } = machineOf(req.machine);
   switch (req.op) {
     case 'attach':
-      // In lockstep, at the kernel's next rest (Kernel.whenAtRest), so the domain joins at the same point every run.
-      return kernel.whenAtRest(() => {
+      // In lockstep, at the conductor's next rest, so the domain joins at the same point every run.
+      return kernel.whenAtRest(req.name, () => {
         try {
-          attach(req);
+          attach(kernel, ports, req);
         } catch (err) {
           host.postMessage({ id: req.id, error: String((err as Error)?.message ?? err) } satisfies ControlReply);
         }
       });
     case 'detach': {
-      if (lockstep) {
+      if (conductor) {
         // Carried out when no domain runs, in attach order (Kernel.detachInStep), which also records the exit.
-        kernel.detachInStep(req.name, req.reason, (stats) => {
-          ports.get(req.name)?.close();
-          ports.delete(req.name);
-          answer(req.id, stats);
-        });
+        kernel.detachInStep(
+          req.name,
+          req.reason,
+          (stats) => {
+            ports.get(req.name)?.close();
+            ports.delete(req.name);
+            answer(req.id, stats);
+          },
+          req.restartAfterMs,
+        );
         return;
       }
       // The host's account of how the domain ended: the kernel has often released
@@ -104,6 +141,8 @@ async function control(req: ControlRequest): Promise<void> {
     }
     case 'wire': {
       const w = req.wire;
+      // Frames from another worker or a real network arrive whenever they arrive: lockstep links are the link op's.
+      if (conductor) throw new Error(`interface ${req.iface}: a lockstep kernel takes links to machines of its own worker only (the link op), not a ${w.kind} wire`);
       const port = kernel.portOf(req.iface);
       // A UDP wire binds first, so a bad address is the host's error, not a silently dead link.
       const wire = w.kind === 'sim' ? new SimWire(w.port, w.faults, w.seed, kernel.now(), port) : await UdpWire.open(w, port);
@@ -119,7 +158,8 @@ async function control(req: ControlRequest): Promise<void> {
       kernel.expect(req.count, req.awaited);
       return answer(req.id, true);
     case 'hold':
-      kernel.hold();
+      // Every kernel of the run at once: the first machine the host asks stops them all.
+      (conductor ?? kernel).hold();
       return answer(req.id, true);
     case 'poolFault':
       kernel.pool.failAllocations({ at: req.at, count: req.count });
@@ -128,8 +168,8 @@ async function control(req: ControlRequest): Promise<void> {
       return answer(req.id, kernel.stats());
     case 'timeline': {
       // The kernel's clock here is this worker's performance.now(); in lockstep, virtual ms from startedAtReal.
-      const startedAt = (kernel.recorder?.startedAt ?? 0) + (lockstep ? startedAtReal : 0);
-      return answer(req.id, { ...kernel.timeline(), startedAtEpochMs: performance.timeOrigin + startedAt, recording: !!kernel.recorder, ...(lockstep ? { virtual: true } : {}) } satisfies KernelTimeline);
+      const startedAt = (kernel.recorder?.startedAt ?? 0) + (conductor ? startedAtReal : 0);
+      return answer(req.id, { ...kernel.timeline(), startedAtEpochMs: performance.timeOrigin + startedAt, recording: !!kernel.recorder, ...(conductor ? { virtual: true } : {}) } satisfies KernelTimeline);
     }
     case 'shutdown':
       kernel.shutdown();
@@ -138,14 +178,24 @@ async function control(req: ControlRequest): Promise<void> {
   }
 }
 
-function attach(req: Extract<ControlRequest, { op: 'attach' }>): void {
+/** Joins two interfaces of this worker's machines by a simulated link (lockstep: LocalWire, no MessagePort between them). */
+function link(req: Extract<ControlRequest, { op: 'link' }>): void {
+  const [a, b] = req.ends.map((end) => ({ end, kernel: machineOf(end.machine).kernel }));
+  const portA = a!.kernel.portOf(a!.end.iface);
+  const portB = b!.kernel.portOf(b!.end.iface);
+  a!.kernel.attachWire(a!.end.iface, new LocalWire(req.faults, req.seeds[0], a!.kernel.now(), portB));
+  b!.kernel.attachWire(b!.end.iface, new LocalWire(req.faults, req.seeds[1], b!.kernel.now(), portA));
+  answer(req.id, true);
+}
+
+function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<ControlRequest, { op: 'attach' }>): void {
   const { name, port, signal, limits, watchdogMs, faults } = req;
   const wake = new Int32Array(signal);
   // The reply slot (see CHANNEL_SIGNAL_BYTES): a copy into shared memory costs the kernel less than a message.
   const slot = signal.byteLength >= REPLY_SLOT_OFFSET + REPLY_SLOT_BYTES ? new Uint8Array(signal, REPLY_SLOT_OFFSET, REPLY_SLOT_BYTES) : undefined;
   const d = kernel.attach(name, {
     // Lockstep takes requests as their events come, never ahead of them: pulling would let arrival timing in.
-    pull: lockstep ? undefined : () => {
+    pull: conductor ? undefined : () => {
       for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) kernel.submit(d, m.message);
     },
     post(frame, callId = UNKNOWN_CALL_ID) {
@@ -165,10 +215,10 @@ function attach(req: Extract<ControlRequest, { op: 'attach' }>): void {
   }, limits, { watchdogMs, faults });
   port.on('message', (m) => {
     kernel.submit(d, m, true);
-    kernel.lockstepAdvance();
+    conductor?.advance();
   });
   // Lockstep waits for the host's detach instead, which comes in any case and carries the reason.
-  if (!lockstep) port.on('close', () => kernel.detach(name, 'channel closed'));
+  if (!conductor) port.on('close', () => kernel.detach(name, 'channel closed'));
   ports.set(name, port);
   answer(req.id, true);
 }

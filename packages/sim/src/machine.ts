@@ -6,17 +6,17 @@
  * in a child process whose pipes the host bridges to that same port
  * (process-domain.ts; docs/isolation.md compares the two).
  */
-import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
+import { MessageChannel, Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { KERNEL_WORKER_URL, type WireSpec, type ControlReply, type ControlRequest, type DomainStats, type KernelStats, type KernelTimeline, type KernelWorkerData, type Limits, type FaultRequest, type AllocationFault } from '@moat/kernel';
+import { type WireSpec, type DomainStats, type KernelStats, type KernelTimeline, type KernelWorkerData, type Limits, type FaultRequest, type AllocationFault } from '@moat/kernel';
 import { DOMAIN_RUNTIME_URL, type DomainWorkerData } from '@moat/libc';
 import { CHANNEL_SIGNAL_BYTES } from '@moat/abi';
 import { workerRunner, type DomainRunner, type Isolation } from './domain-runner.js';
 import { planProcessDomain, ProcessRunner } from './process-domain.js';
 import type { ProcessPermissions } from './process-permissions.js';
 import { guardHostInspector } from './host-guard.js';
-
-type DistributiveOmit<T, K extends keyof any> = T extends unknown ? Omit<T, K> : never;
+import { KernelWorker, type KernelEvent, type KernelRequest } from './kernel-worker.js';
+import type { LinkFaults } from '@moat/netstack';
 
 export interface DomainSpec {
   name: string;
@@ -46,6 +46,13 @@ export interface DomainSpec {
   watchdogMs?: number;
   /** Faults its kernel plans for it before its first call (see Machine.injectFault). */
   faults?: FaultRequest[];
+  /**
+   * Lockstep: asked once the domain has ended, how it ended: the virtual ms
+   * after which its supervisor starts it again, or undefined if it will not.
+   * The kernel records it with the exit and keeps its clock from passing
+   * that time until the new life attaches.
+   */
+  restartAfterMs?: (status: DomainStatus) => number | undefined;
 }
 
 export type DomainStatus = 'returned' | 'threw' | 'exited' | 'out-of-memory' | 'killed';
@@ -85,7 +92,7 @@ export class DomainHandle {
   constructor(
     readonly name: string,
     private readonly runner: DomainRunner,
-    release: (reason: string) => Promise<DomainStats | undefined>,
+    release: (reason: string, status: DomainStatus) => Promise<DomainStats | undefined>,
   ) {
     this.isolation = runner.isolation;
     this.pid = runner.pid;
@@ -109,7 +116,7 @@ export class DomainHandle {
               ? 'returned'
               : 'exited';
       const error = this.killReason ?? end.outOfMemory ?? end.error;
-      const final = await release(error ?? (returned ? 'returned' : end.signal ? `signal ${end.signal}` : `exit ${end.exitCode}`));
+      const final = await release(error ?? (returned ? 'returned' : end.signal ? `signal ${end.signal}` : `exit ${end.exitCode}`), status);
       return {
         name,
         status,
@@ -157,36 +164,32 @@ export interface MachineOptions extends Omit<KernelWorkerData, 'machineName'> {
 
 export class Machine {
   readonly name: string;
-  private readonly kernel: Worker;
-  private readonly calls = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  private nextId = 1;
+  /** @internal The kernel worker: this machine's own, or in lockstep the one every machine of the run shares. */
+  readonly worker: KernelWorker;
+  /** Settles once the worker holds this machine (a machine that joins a worker is added by a request). */
+  private readonly ready: Promise<unknown>;
   private readonly domains = new Map<string, DomainHandle>();
   /** Domains the kernel reported for misbehaviour (malformed-frame limit), with the reason. */
   readonly oopses: { domain: string; reason: string }[] = [];
-  private kernelError: Error | undefined;
 
-  constructor(options: MachineOptions = {}) {
+  /** `joining`: a lockstep machine whose worker this one shares (Network does this for every machine of a lockstep run). */
+  constructor(options: MachineOptions = {}, joining?: Machine) {
     guardHostInspector();
     this.name = options.name ?? 'machine';
     const { name: _name, ...kernelOptions } = options;
     const workerData: KernelWorkerData = { ...kernelOptions, machineName: this.name };
-    this.kernel = new Worker(KERNEL_WORKER_URL, { workerData });
-    this.kernel.on('message', (m: ControlReply) => {
-      if ('event' in m) {
-        if (m.event === 'kill') return void this.domains.get(m.domain)?.kill(m.reason);
-        this.oopses.push({ domain: m.domain, reason: m.reason });
-        void this.domains.get(m.domain)?.kill(`kernel oops: ${m.reason}`);
-        return;
-      }
-      const call = this.calls.get(m.id);
-      this.calls.delete(m.id);
-      if (m.error !== undefined) call?.reject(new Error(m.error));
-      else call?.resolve(m.value);
-    });
-    this.kernel.on('error', (err) => {
-      this.kernelError = err;
-      for (const c of this.calls.values()) c.reject(new Error(`kernel of ${this.name} died: ${err.message}`));
-      this.calls.clear();
+    if (joining) {
+      this.worker = joining.worker;
+      this.ready = this.worker.request({ op: 'addMachine', options: workerData });
+      this.ready.catch(() => undefined); // surfaces on the machine's first request
+    } else {
+      this.worker = new KernelWorker(workerData);
+      this.ready = Promise.resolve();
+    }
+    this.worker.use(this.name, (m: KernelEvent) => {
+      if (m.event === 'kill') return void this.domains.get(m.domain)?.kill(m.reason);
+      this.oopses.push({ domain: m.domain, reason: m.reason });
+      void this.domains.get(m.domain)?.kill(`kernel oops: ${m.reason}`);
     });
   }
 
@@ -219,9 +222,10 @@ export class Machine {
         }),
       );
     }
-    const handle = new DomainHandle(spec.name, runner, (reason) =>
-      this.control({ op: 'detach', name: spec.name, reason }).catch(() => undefined) as Promise<DomainStats | undefined>,
-    );
+    const handle = new DomainHandle(spec.name, runner, (reason, status) => {
+      const restartAfterMs = spec.restartAfterMs?.(status);
+      return this.control({ op: 'detach', name: spec.name, reason, restartAfterMs }).catch(() => undefined) as Promise<DomainStats | undefined>;
+    });
     this.domains.set(spec.name, handle);
     // Once released, the name is free again: a supervisor may start the domain anew.
     void handle.outcome.then(() => {
@@ -233,6 +237,13 @@ export class Machine {
   /** Connects one of the machine's interfaces to a wire (see `Network`). */
   async wire(iface: string, wire: WireSpec): Promise<void> {
     await this.control({ op: 'wire', iface, wire }, wire.kind === 'sim' ? [wire.port] : []);
+  }
+
+  /** @internal Lockstep: joins an interface to one of a machine of the same worker by a simulated link (Network.link). */
+  async linkInWorker(iface: string, peer: Machine, peerIface: string, faults: LinkFaults, seeds: [number, number]): Promise<void> {
+    if (peer.worker !== this.worker) throw new Error(`${this.name} and ${peer.name} are not in one kernel worker`);
+    await Promise.all([this.ready, peer.ready]);
+    await this.worker.request({ op: 'link', ends: [{ machine: this.name, iface }, { machine: peer.name, iface: peerIface }], faults, seeds });
   }
 
   stats(): Promise<KernelStats> {
@@ -271,19 +282,19 @@ export class Machine {
     return this.control({ op: 'timeline' }) as Promise<KernelTimeline>;
   }
 
-  /** Kills every domain still running and stops the kernel worker. */
+  /** Kills every domain still running and stops the kernel (and its worker, once no machine of it is left). */
   async shutdown(): Promise<void> {
     await Promise.all([...this.domains.values()].map((d) => d.kill('machine shutdown')));
-    if (!this.kernelError) await this.control({ op: 'shutdown' }).catch(() => undefined);
-    await this.kernel.terminate();
+    if (!this.worker.error) await this.control({ op: 'shutdown' }).catch(() => undefined);
+    await this.worker.release(this.name);
   }
 
-  private control(req: DistributiveOmit<ControlRequest, 'id'>, transfer: import('node:worker_threads').TransferListItem[] = []): Promise<unknown> {
-    if (this.kernelError) return Promise.reject(new Error(`kernel of ${this.name} died: ${this.kernelError.message}`));
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.calls.set(id, { resolve, reject });
-      this.kernel.postMessage({ ...req, id }, transfer);
-    });
+  private async control(req: KernelRequest, transfer: TransferListItem[] = []): Promise<unknown> {
+    try {
+      await this.ready;
+      return await this.worker.request({ ...req, machine: this.name } as KernelRequest, transfer);
+    } catch (err) {
+      throw this.worker.error ? new Error(`kernel of ${this.name} died: ${this.worker.error.message}`) : err;
+    }
   }
 }

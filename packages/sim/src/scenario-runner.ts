@@ -5,10 +5,10 @@
  */
 import type { KernelStats } from '@moat/kernel';
 import { collectTimeline } from './collect-timeline.js';
-import type { DomainHandle, DomainOutcome, Machine } from './machine.js';
+import type { DomainHandle, DomainOutcome, DomainStatus, Machine } from './machine.js';
 import { Network } from './network.js';
 import type { Attempt, DomainReport, ScenarioReport } from './report.js';
-import { DEFAULT_TIMEOUT_MS, domainSpec, judgeRun, lockstepProblem, withFaults, type DomainDefinition, type FaultDefinition, type RunOptions, type ScenarioDefinition, type ScenarioRun } from './scenario.js';
+import { DEFAULT_TIMEOUT_MS, domainSpec, judgeRun, withFaults, type DomainDefinition, type FaultDefinition, type RunOptions, type ScenarioDefinition, type ScenarioRun } from './scenario.js';
 
 /** Restart backoff doubles from `backoffMs` up to this. */
 const MAX_BACKOFF_MS = 30_000;
@@ -68,6 +68,8 @@ class Supervisor {
     private readonly stopping: () => boolean,
     gate: Promise<void>,
     private readonly faults: FaultDefinition[],
+    /** Lockstep: the backoff is virtual time, which the kernel keeps (see DomainSpec.restartAfterMs). */
+    private readonly lockstep = false,
   ) {
     this.done = gate.then(
       () => this.supervise(),
@@ -82,9 +84,16 @@ class Supervisor {
     const policy = this.def.restart?.when ?? 'never';
     const max = this.def.restart?.max ?? Infinity;
     let backoff = this.def.restart?.backoffMs ?? DEFAULT_BACKOFF_MS;
+    /** Whether a life that ended so starts again, and after what backoff. */
+    const restartAfter = (status: DomainStatus): number | undefined => {
+      const restarts = this.lives.length; // this life not counted yet
+      if (this.stopping() || policy === 'never' || (policy === 'on-failure' && status === 'returned') || restarts >= max) return undefined;
+      return backoff;
+    };
     for (;;) {
       try {
-        this.current = await this.machine.spawn(domainSpec(this.def, this.seed, this.lives.length === 0 ? this.faults : []));
+        const spec = domainSpec(this.def, this.seed, this.lives.length === 0 ? this.faults : []);
+        this.current = await this.machine.spawn(this.lockstep ? { ...spec, restartAfterMs: restartAfter } : spec);
       } catch (err) {
         this.startError = (err as Error).message;
         this.startedOnce();
@@ -92,11 +101,11 @@ class Supervisor {
       }
       this.startedOnce();
       const out = await this.current.outcome;
+      const wait = restartAfter(out.status);
       this.lives.push(out);
-      const failed = out.status !== 'returned';
-      const restarts = this.lives.length - 1;
-      if (this.stopping() || policy === 'never' || (policy === 'on-failure' && !failed) || restarts >= max) return;
-      await this.timers.sleep(backoff);
+      if (wait === undefined) return;
+      // Lockstep: the kernel holds the new attach until its clock reaches the exit's time plus the backoff.
+      if (!this.lockstep) await this.timers.sleep(wait);
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
       if (this.stopping()) return;
     }
@@ -118,8 +127,6 @@ export async function runScenario(declared: ScenarioDefinition, options: RunOpti
   const def = withFaults(declared, options.faults);
   const seed = options.seed ?? 1;
   const lockstep = options.lockstep === true;
-  const problem = lockstep ? lockstepProblem(def) : undefined;
-  if (problem) throw new Error(`scenario ${def.name} cannot run in lockstep: ${problem}`);
   // In lockstep a timed kill is a kernel fault on the virtual clock; otherwise the host's own timer.
   const hostTimed = (f: FaultDefinition): f is FaultDefinition & { afterMs: number } => !lockstep && f.kind === 'kill' && f.afterMs !== undefined;
   const started = performance.now();
@@ -155,7 +162,7 @@ export async function runScenario(declared: ScenarioDefinition, options: RunOpti
       const after = d.startAfter;
       const gate = after ? supervisors.get(after.domain)!.waitForLog(new RegExp(after.log)).then(() => undefined) : Promise.resolve();
       const planned = (def.faults ?? []).filter((f) => f.domain === d.name && !hostTimed(f));
-      const sup = new Supervisor(d, machines.get(d.machine)!, seed, timers, () => stopping, gate, planned);
+      const sup = new Supervisor(d, machines.get(d.machine)!, seed, timers, () => stopping, gate, planned, lockstep);
       supervisors.set(d.name, sup);
       // Domains start in declaration order: the next waits until this one is running (or could not start).
       await sup.started;

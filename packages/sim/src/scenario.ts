@@ -186,21 +186,12 @@ export interface RunOptions {
   /** Faults besides the scenario's own (`moat run --fault`), checked as the scenario's are. */
   faults?: AnyFaultDefinition[];
   /**
-   * Run deterministically (docs/scenarios.md, "Lockstep"): the kernel serves
-   * domains in a fixed order on a virtual clock, so two runs of a seed give
-   * the same event log. One machine, no links, no restarts, domains that make
-   * one blocking call at a time; anything else is refused (lockstepProblem).
+   * Run deterministically (docs/scenarios.md, "Lockstep"): every kernel of
+   * the run in one worker, serving domains in a fixed order on one virtual
+   * clock, so two runs of a seed give the same event log, provided each
+   * domain makes one blocking call at a time.
    */
   lockstep?: boolean;
-}
-
-/** Why a scenario cannot run in lockstep yet, or undefined if it can. */
-export function lockstepProblem(def: ScenarioDefinition): string | undefined {
-  if (def.machines.length > 1) return `it has ${def.machines.length} machines; lockstep runs one machine only so far`;
-  if ((def.links ?? []).length > 0) return 'it has links; lockstep has no deterministic links yet';
-  const restarted = def.domains.find((d) => (d.restart?.when ?? 'never') !== 'never');
-  if (restarted) return `domain ${restarted.name} restarts; lockstep has no restart backoff in virtual time yet`;
-  return undefined;
 }
 
 /** Allocation failures in a machine's kernel (see MachineDefinition.allocationFaults). */

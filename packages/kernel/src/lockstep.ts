@@ -1,0 +1,156 @@
+/**
+ * Lockstep's conductor (docs/scenarios.md, "Lockstep"): one virtual clock
+ * for every kernel of a run, all held in one worker, and the one loop that
+ * decides what happens next. Nothing it does depends on when a message
+ * arrived, only on the state the kernels are in when it looks:
+ *
+ * - while any domain of any kernel runs, it waits (what that domain asks
+ *   next decides what the others see);
+ * - frames that crossed a link, and sockets that were reset, are polled
+ *   first, kernel by kernel in the order they joined;
+ * - then the detaches the host asked for, then a round of calls on every
+ *   kernel, then one host action (an attach) at a time;
+ * - once nothing is left at this instant, the clock jumps to the earliest
+ *   deadline of any kernel, unless the host holds it.
+ *
+ * One worker rather than one per kernel: a frame sent at virtual time t
+ * then reaches its peer at a point of the loop, not at whatever point of the
+ * peer's own loop a message happened to land.
+ */
+
+/** What the conductor asks of each kernel (Kernel implements it). */
+export interface LockstepMember {
+  /** Polls the stack if a wire delivered frames or sockets were reset; true if it did. */
+  pollIfDue(): boolean;
+  /** Some domain runs (it has no call queued or parked, or is being killed). */
+  running(): boolean;
+  /** Carries out the detaches the host asked for, in attach order; the names of awaited domains that went. */
+  carryOutExits(): string[] | undefined;
+  /** Serves one round of queued calls; true if there were any. */
+  serveRound(): boolean;
+  /** The domains the host still announces (the clock stands still until they attach). */
+  readonly expected: number;
+  /** The domains the run waits for that have not ended on this kernel (undefined: not told). */
+  readonly awaitedLeft: number | undefined;
+  /** A restarted domain's attach, due at this virtual time (the host's backoff); undefined if none is due. */
+  restartDue(name: string): number | undefined;
+  /** The earliest restart due (Infinity: none): the clock goes no further until that attach has come. */
+  nextRestart(): number;
+  /** The earliest deadline of the kernel's own: stack, wires, parked calls, faults, watchdogs (Infinity: none). */
+  nextDeadline(): number;
+  /** Runs what came due at the conductor's `now`. */
+  expire(): void;
+  /** Stops serving: the host is about to kill every domain left. */
+  hold(): void;
+  /** Called after every step that may have answered calls (the worker wakes the domains it answered). */
+  afterRound(): void;
+}
+
+/** Steps one advance may take before it gives up: kernels that never settle at one time are a bug. */
+const LOCKSTEP_STEPS = 1_000_000;
+
+interface RestAction {
+  member: LockstepMember;
+  /** The domain it attaches: a restart waits for its due time. */
+  name: string;
+  run(): void;
+}
+
+export class Conductor {
+  /** Virtual time, ms from the run's start. */
+  now = 0;
+  private readonly members: LockstepMember[] = [];
+  private readonly restActions: RestAction[] = [];
+  private held = false;
+  /** Every awaited domain has ended: no timer fires before the host's kills. */
+  private over = false;
+  private advancing = false;
+
+  join(member: LockstepMember): void {
+    this.members.push(member);
+  }
+
+  /**
+   * Runs `run` (the attach of domain `name`) once every kernel is at rest and,
+   * for a restart, once the clock has reached its due time. One action per
+   * rest: the domain it starts runs to the next rest before the following one.
+   */
+  whenAtRest(member: LockstepMember, name: string, run: () => void): void {
+    this.restActions.push({ member, name, run });
+    this.advance();
+  }
+
+  /** The host is about to kill every domain left: the clock stops on every kernel, whichever machine it asked first. */
+  hold(): void {
+    this.held = true;
+    for (const m of this.members) m.hold();
+  }
+
+  /** Called after every event the worker receives. */
+  advance(): void {
+    if (this.advancing) return;
+    this.advancing = true;
+    try {
+      for (let step = 0; ; step++) {
+        if (step === LOCKSTEP_STEPS) throw new Error(`lockstep: no rest after ${LOCKSTEP_STEPS} steps at ${this.now} ms`);
+        if (this.pollDelivered()) continue;
+        if (this.members.some((m) => m.running())) return;
+        if (this.carryOutExits()) continue;
+        if (this.serveRound()) continue;
+        const i = this.restActions.findIndex((a) => (a.member.restartDue(a.name) ?? -Infinity) <= this.now);
+        if (i >= 0) {
+          this.restActions.splice(i, 1)[0]!.run();
+          continue;
+        }
+        if (this.held || this.over || this.members.some((m) => m.expected > 0)) return;
+        const restart = Math.min(...this.members.map((m) => m.nextRestart()));
+        if (restart <= this.now) return; // a restart's attach is due: the host's message moves things on
+        const next = Math.min(restart, ...this.members.map((m) => m.nextDeadline()));
+        if (next === Infinity) return; // idle: only a host event can change anything
+        this.now = Math.max(this.now, next);
+        for (const m of this.members) {
+          m.expire();
+          m.afterRound();
+        }
+      }
+    } finally {
+      this.advancing = false;
+    }
+  }
+
+  private pollDelivered(): boolean {
+    let polled = false;
+    for (const m of this.members) {
+      if (m.pollIfDue()) {
+        m.afterRound();
+        polled = true;
+      }
+    }
+    return polled;
+  }
+
+  private carryOutExits(): boolean {
+    let any = false;
+    let awaitedWent = false;
+    for (const m of this.members) {
+      const went = m.carryOutExits();
+      if (!went) continue;
+      any = true;
+      awaitedWent ||= went.length > 0;
+      m.afterRound();
+    }
+    if (awaitedWent && this.members.every((m) => !m.awaitedLeft)) this.over = true;
+    return any;
+  }
+
+  private serveRound(): boolean {
+    let served = false;
+    for (const m of this.members) {
+      if (m.serveRound()) {
+        m.afterRound();
+        served = true;
+      }
+    }
+    return served;
+  }
+}
