@@ -124,4 +124,24 @@ describe('lockstep', () => {
     expect(attaches[1]! - exits[0]!).toBe(400_000);
     expect(attaches[2]! - exits[1]!).toBe(800_000);
   }, 60_000);
+
+  it("gives a worker domain's clocks the virtual time", async () => {
+    const clocks = defineScenario({
+      name: 'lockstep-clock',
+      description: 'a domain that reads performance.now(), Date.now() and new Date() around sleeps in the kernel',
+      machines: [{ name: 'm' }],
+      domains: [{ name: 'reader', machine: 'm', program: program('clock-reader'), args: { sleeps: [5, 250, 1] } }],
+      timeoutMs: 20_000,
+    });
+    type Seen = { seen: { slept: number; now: number; dateNow: number; date: string }[]; fixed: string };
+    const values = async () => (await clocks.run({ lockstep: true })).domains[0]!.summary as unknown as Seen;
+    const [a, b] = [await values(), await values()];
+    expect(b).toEqual(a);
+    // Exactly the sleeps asked for, on a clock that starts with the run; Date reads the same time from 2000-01-01.
+    expect(a.seen.map((s) => s.slept)).toEqual([5, 250, 1]);
+    expect(a.seen.map((s) => s.now)).toEqual([5, 255, 256]);
+    expect(a.seen[1]!.dateNow).toBe(Date.UTC(2000, 0, 1) + 255);
+    expect(a.seen[2]!.date).toBe('2000-01-01T00:00:00.256Z');
+    expect(a.fixed).toBe('1970-01-01T00:00:00.000Z');
+  }, 60_000);
 });

@@ -30,8 +30,15 @@ export const SIGNAL_REPLY_LENGTH = 2;
 export const REPLY_SLOT_OFFSET = 16;
 /** A recv of 64 KiB fits, with its frame's header. */
 export const REPLY_SLOT_BYTES = 64 * 1024 + 256;
-/** Bytes of a channel's signal with its reply slot. */
-export const CHANNEL_SIGNAL_BYTES = REPLY_SLOT_OFFSET + REPLY_SLOT_BYTES;
+/**
+ * Lockstep: the kernel's virtual time in ms (a Float64), which the kernel
+ * writes before it answers the domain and the domain's clocks read
+ * (performance.now, Date), so that a program that looks at the time sees
+ * the same times in every run.
+ */
+export const VIRTUAL_CLOCK_OFFSET = REPLY_SLOT_OFFSET + REPLY_SLOT_BYTES;
+/** Bytes of a channel's signal with its reply slot and its virtual clock. */
+export const CHANNEL_SIGNAL_BYTES = VIRTUAL_CLOCK_OFFSET + 8;
 
 /** Frames larger than this are refused before decoding. */
 export const MAX_FRAME_BYTES = 1 << 20;

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
+import { REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, VIRTUAL_CLOCK_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
 import { Kernel } from './kernel.js';
 import { LocalWire, SimWire } from './drivers/sim-wire.js';
 import { Conductor } from './lockstep.js';
@@ -193,12 +193,16 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
   const wake = new Int32Array(signal);
   // The reply slot (see CHANNEL_SIGNAL_BYTES): a copy into shared memory costs the kernel less than a message.
   const slot = signal.byteLength >= REPLY_SLOT_OFFSET + REPLY_SLOT_BYTES ? new Uint8Array(signal, REPLY_SLOT_OFFSET, REPLY_SLOT_BYTES) : undefined;
+  // Lockstep: the domain's clocks read the virtual time of the last answer it had (VIRTUAL_CLOCK_OFFSET).
+  const clock = conductor && signal.byteLength >= VIRTUAL_CLOCK_OFFSET + 8 ? new Float64Array(signal, VIRTUAL_CLOCK_OFFSET, 1) : undefined;
+  if (clock) clock[0] = kernel.now();
   const d = kernel.attach(name, {
     // Lockstep takes requests as their events come, never ahead of them: pulling would let arrival timing in.
     pull: conductor ? undefined : () => {
       for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) kernel.submit(d, m.message);
     },
     post(frame, callId = UNKNOWN_CALL_ID) {
+      if (clock) clock[0] = kernel.now();
       if (
         slot &&
         callId !== UNKNOWN_CALL_ID &&

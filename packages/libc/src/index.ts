@@ -4,6 +4,7 @@ export * from './pipe-protocol.js';
 export * from './sockets.js';
 export * from './program.js';
 export { InjectedFault, FAULT_EXIT_CODE } from './fault.js';
+export { useVirtualClock, VIRTUAL_EPOCH_MS } from './virtual-clock.js';
 export {
   AF_INET,
   SOCK_DGRAM,

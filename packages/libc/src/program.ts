@@ -41,4 +41,6 @@ export interface DomainInit {
 export interface DomainWorkerData extends DomainInit {
   port: import('node:worker_threads').MessagePort;
   signal: SharedArrayBuffer;
+  /** Lockstep: the program's clocks read the kernel's virtual time from the signal (virtual-clock.ts). */
+  virtualClock?: boolean;
 }

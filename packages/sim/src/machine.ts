@@ -172,10 +172,14 @@ export class Machine {
   /** Domains the kernel reported for misbehaviour (malformed-frame limit), with the reason. */
   readonly oopses: { domain: string; reason: string }[] = [];
 
+  /** Lockstep: domains' clocks read the kernel's virtual time (a worker domain's; see @moat/libc's virtual-clock.ts). */
+  private readonly lockstep: boolean;
+
   /** `joining`: a lockstep machine whose worker this one shares (Network does this for every machine of a lockstep run). */
   constructor(options: MachineOptions = {}, joining?: Machine) {
     guardHostInspector();
     this.name = options.name ?? 'machine';
+    this.lockstep = !!options.lockstep;
     const { name: _name, ...kernelOptions } = options;
     const workerData: KernelWorkerData = { ...kernelOptions, machineName: this.name };
     if (joining) {
@@ -210,7 +214,7 @@ export class Machine {
     let runner: DomainRunner;
     if (plan) runner = new ProcessRunner(plan, domainEnd);
     else {
-      const workerData: DomainWorkerData = { ...init, port: domainEnd, signal };
+      const workerData: DomainWorkerData = { ...init, port: domainEnd, signal, ...(this.lockstep ? { virtualClock: true } : {}) };
       runner = workerRunner(
         new Worker(fileURLToPath(DOMAIN_RUNTIME_URL), {
           workerData,
