@@ -27,6 +27,13 @@ const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: tr
 export const SIGNAL_WAKE = 0;
 export const SIGNAL_WAITING = 1;
 export const SIGNAL_REPLY_LENGTH = 2;
+/**
+ * Lockstep: the ordinal (counting from 1, every message the domain posts on
+ * its channel) of the frame the domain is about to block on, written before
+ * the frame is posted, so the kernel knows on receipt that the domain now
+ * waits (see RestNotice for a domain that waits on promises).
+ */
+export const SIGNAL_BLOCKING = 3;
 export const REPLY_SLOT_OFFSET = 16;
 /** A recv of 64 KiB fits, with its frame's header. */
 export const REPLY_SLOT_BYTES = 64 * 1024 + 256;
@@ -39,6 +46,22 @@ export const REPLY_SLOT_BYTES = 64 * 1024 + 256;
 export const VIRTUAL_CLOCK_OFFSET = REPLY_SLOT_OFFSET + REPLY_SLOT_BYTES;
 /** Bytes of a channel's signal with its reply slot and its virtual clock. */
 export const CHANNEL_SIGNAL_BYTES = VIRTUAL_CLOCK_OFFSET + 8;
+
+/**
+ * Lockstep: what a domain whose event loop has nothing left to do but wait
+ * for its asynchronous calls posts on its channel (a message, not a frame):
+ * how many messages it has posted and how many replies it has taken so far.
+ * The kernel counts it at rest only if both match its own counts, so a
+ * notice overtaken by a reply or a request says nothing.
+ */
+export interface RestNotice {
+  rest: { posted: number; taken: number };
+}
+
+export function isRestNotice(message: unknown): message is RestNotice {
+  const rest = (message as RestNotice | null)?.rest;
+  return typeof message === 'object' && message !== null && !ArrayBuffer.isView(message) && typeof rest === 'object' && rest !== null && Number.isInteger(rest.posted) && Number.isInteger(rest.taken);
+}
 
 /** Frames larger than this are refused before decoding. */
 export const MAX_FRAME_BYTES = 1 << 20;

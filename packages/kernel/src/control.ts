@@ -58,7 +58,8 @@ export type ControlRequest =
   | (ForMachine & MachineRequest);
 
 type MachineRequest =
-  | { id: number; op: 'attach'; name: string; port: MessagePort; signal: SharedArrayBuffer; limits?: Partial<Limits>; watchdogMs?: number; faults?: FaultRequest[] }
+  /** `reportsRest` (lockstep): the domain's channel says when it waits (a worker's: PortTransport in @moat/libc). */
+  | { id: number; op: 'attach'; name: string; port: MessagePort; signal: SharedArrayBuffer; limits?: Partial<Limits>; watchdogMs?: number; faults?: FaultRequest[]; reportsRest?: boolean }
   | ({ id: number; op: 'fault'; name: string } & FaultRequest)
   | ({ id: number; op: 'poolFault' } & AllocationFault)
   /** `restartAfterMs` (lockstep): its supervisor starts it again after this much virtual time. */

@@ -19,6 +19,8 @@ export interface DomainPort {
 
 export type CallOutcomes = Record<string, Record<string, number>>;
 
+import type { DomainRest } from './lockstep.js';
+
 export class Domain {
   readonly account: Account;
   readonly table: HandleTable<KSocket>;
@@ -46,6 +48,8 @@ export class Domain {
   hung = false;
   /** Lockstep: the host was asked to kill it; its calls are not served and the kernel waits for its detach. */
   dying = false;
+  /** Lockstep: what its channel says of its waiting, for a domain whose channel says (a worker's). */
+  rest: DomainRest | undefined;
 
   constructor(
     readonly name: string,

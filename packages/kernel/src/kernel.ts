@@ -754,7 +754,11 @@ export class Kernel implements LockstepMember {
     for (const d of this.domains.values()) {
       if (this.exits.has(d.name)) continue;
       // A dying domain counts as running until its detach comes: the kill lands in real time.
-      if (d.dying || (!d.hung && d.account.pendingCalls === 0)) return true;
+      if (d.dying) return true;
+      if (d.hung) continue;
+      if (d.account.pendingCalls === 0) return true;
+      // Calls in the kernel: it waits, if its channel says so; a process domain's does not, and is taken to.
+      if (d.rest && !d.rest.waiting) return true;
     }
     return false;
   }

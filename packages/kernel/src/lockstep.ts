@@ -17,6 +17,7 @@
  * then reaches its peer at a point of the loop, not at whatever point of the
  * peer's own loop a message happened to land.
  */
+import { UNKNOWN_CALL_ID, type RestNotice } from '@moat/abi';
 
 /** What the conductor asks of each kernel (Kernel implements it). */
 export interface LockstepMember {
@@ -152,5 +153,45 @@ export class Conductor {
       }
     }
     return served;
+  }
+}
+
+/**
+ * Lockstep: whether a domain worker waits on its kernel, from what its
+ * channel says (PortTransport in @moat/libc). It waits while it blocks on a
+ * frame it posted (SIGNAL_BLOCKING names the frame), or once it has said
+ * that its event loop only awaits replies (a RestNotice whose counts are
+ * still the kernel's). Calls in the kernel are not enough: a domain with a
+ * receive parked goes on running until it blocks or awaits.
+ */
+export class DomainRest {
+  /** Messages received from the domain and replies posted to it, counted as the domain counts them. */
+  private received = 0;
+  private replied = 0;
+  /** The call id whose answer wakes the domain, while it blocks on a frame. */
+  private blockedOn: number | undefined;
+  /** A notice matched the counts, and nothing has come or gone since. */
+  private idle = false;
+
+  /** A message (any but a notice) arrived; `blocking` is the signal's SIGNAL_BLOCKING word as it was then. */
+  onMessage(blocking: number, callId: number): void {
+    this.received = (this.received + 1) | 0;
+    this.idle = false;
+    if (blocking === this.received) this.blockedOn = callId;
+  }
+
+  /** A reply was posted: the answer to the frame it blocks on (or to an unreadable one) wakes it. */
+  onReply(callId: number): void {
+    this.replied = (this.replied + 1) | 0;
+    this.idle = false;
+    if (this.blockedOn !== undefined && (callId === this.blockedOn || callId === UNKNOWN_CALL_ID)) this.blockedOn = undefined;
+  }
+
+  noticed(notice: RestNotice): void {
+    if (notice.rest.posted === this.received && notice.rest.taken === this.replied) this.idle = true;
+  }
+
+  get waiting(): boolean {
+    return this.blockedOn !== undefined || this.idle;
   }
 }

@@ -5,10 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, VIRTUAL_CLOCK_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
+import { isRestNotice, peekCallId, REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_BLOCKING, VIRTUAL_CLOCK_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
 import { Kernel } from './kernel.js';
 import { LocalWire, SimWire } from './drivers/sim-wire.js';
-import { Conductor } from './lockstep.js';
+import { Conductor, DomainRest } from './lockstep.js';
 import { UdpWire } from './drivers/udp-wire.js';
 import type { ControlReply, ControlRequest, KernelTimeline, KernelWorkerData } from './control.js';
 
@@ -203,6 +203,7 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
     },
     post(frame, callId = UNKNOWN_CALL_ID) {
       if (clock) clock[0] = kernel.now();
+      d.rest?.onReply(callId);
       if (
         slot &&
         callId !== UNKNOWN_CALL_ID &&
@@ -217,7 +218,13 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
       wakeLater(wake);
     },
   }, limits, { watchdogMs, faults });
+  // Lockstep: a worker's channel says when it waits (DomainRest); a process domain's bridge does not.
+  const rest = conductor && req.reportsRest ? (d.rest = new DomainRest()) : undefined;
   port.on('message', (m) => {
+    if (rest) {
+      if (isRestNotice(m)) return void (rest.noticed(m), conductor!.advance());
+      rest.onMessage(Atomics.load(wake, SIGNAL_BLOCKING), m instanceof Uint8Array ? peekCallId(m) : UNKNOWN_CALL_ID);
+    }
     kernel.submit(d, m, true);
     conductor?.advance();
   });

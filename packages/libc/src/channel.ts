@@ -17,6 +17,7 @@ import {
   FAULT_ERRNO,
   REPLY_SLOT_BYTES,
   REPLY_SLOT_OFFSET,
+  SIGNAL_BLOCKING,
   SIGNAL_REPLY_LENGTH,
   SIGNAL_WAITING,
   SIGNAL_WAKE,
@@ -25,6 +26,7 @@ import {
   SYSCALL_BY_NUMBER,
   type FaultDelivery,
   type Reply,
+  type RestNotice,
 } from '@moat/abi';
 import { deliverFault } from './fault.js';
 
@@ -39,8 +41,8 @@ export interface FrameTransport {
    * `callId` is its call (a blocking call's reply may come by another way).
    */
   send(frame: Uint8Array<ArrayBuffer>, promised: boolean, callId?: number): void;
-  /** Sends whatever it is given, as it is (raw frames of fuzzers and attackers); its reply comes back on the blocking path. */
-  sendRaw(message: unknown): void;
+  /** Sends whatever it is given, as it is (raw frames of fuzzers and attackers); `blocking`: the thread waits for its reply next. */
+  sendRaw(message: unknown, blocking?: boolean): void;
   /** Blocks the thread until the next reply on the blocking path arrives, and returns its bytes. */
   receiveSync(): Uint8Array;
   /** The blocking call's reply has been taken (optional: for transports with a reply slot). */
@@ -61,23 +63,62 @@ export interface FrameTransport {
 export class PortTransport implements FrameTransport {
   private readonly wake: Int32Array;
   private readonly slot: Uint8Array | undefined;
+  /** Lockstep: messages posted and replies taken, as the kernel counts them too (RestNotice). */
+  private posted = 0;
+  private taken = 0;
+  private restQueued = false;
 
+  /**
+   * `lockstep`: tell the kernel when this thread waits (SIGNAL_BLOCKING before
+   * a frame it blocks on, a RestNotice once its event loop only waits for
+   * promised replies), so that the kernel's conductor moves on only then.
+   */
   constructor(
     private readonly port: MessagePort,
     signal: SharedArrayBuffer,
+    private readonly lockstep = false,
   ) {
     this.wake = new Int32Array(signal);
     this.slot = signal.byteLength >= REPLY_SLOT_OFFSET + REPLY_SLOT_BYTES ? new Uint8Array(signal, REPLY_SLOT_OFFSET, REPLY_SLOT_BYTES) : undefined;
   }
 
   send(frame: Uint8Array<ArrayBuffer>, promised: boolean, callId?: number): void {
+    this.willPost(!promised);
     // Said before the request leaves, so the kernel's answer cannot come before it.
     if (this.slot && !promised && callId !== undefined) Atomics.store(this.wake, SIGNAL_WAITING, callId | 0);
     this.port.postMessage(frame, [frame.buffer]); // transferred, not copied: the frame is the channel's own
   }
 
-  sendRaw(message: unknown): void {
+  sendRaw(message: unknown, blocking = false): void {
+    this.willPost(blocking);
     this.port.postMessage(message);
+  }
+
+  /** Lockstep's count of what is posted, and what the kernel is told of it (see SIGNAL_BLOCKING). */
+  private willPost(blocking: boolean): void {
+    if (!this.lockstep) return;
+    this.posted = (this.posted + 1) | 0;
+    if (blocking) Atomics.store(this.wake, SIGNAL_BLOCKING, this.posted);
+    else this.restSoon();
+  }
+
+  /**
+   * Lockstep: once the program has gone back to the event loop (its code has
+   * run to an await), tells the kernel what it has posted and taken. A
+   * program waiting on a timer of its own is not at rest, but looks it: real
+   * timers are outside lockstep.
+   */
+  private restSoon(): void {
+    if (this.restQueued) return;
+    this.restQueued = true;
+    setImmediate(() => {
+      this.restQueued = false;
+      try {
+        this.port.postMessage({ rest: { posted: this.posted, taken: this.taken } } satisfies RestNotice);
+      } catch {
+        // closed: nothing to tell
+      }
+    }).unref();
   }
 
   receiveSync(): Uint8Array {
@@ -87,11 +128,15 @@ export class PortTransport implements FrameTransport {
       // The slot's length first, then the port: what the kernel posted before filling the slot is on the port by then, and goes first.
       const inSlot = this.slot ? Atomics.load(this.wake, SIGNAL_REPLY_LENGTH) : 0;
       const message = receiveMessageOnPort(this.port);
-      if (message) return message.message as Uint8Array;
+      if (message) {
+        this.taken = (this.taken + 1) | 0;
+        return message.message as Uint8Array;
+      }
       if (inSlot > 0) {
         // Copied out before decoding: the frame (and the views of it that decoding hands out) must outlive the slot's next use.
         const frame = this.slot!.slice(0, inSlot);
         Atomics.store(this.wake, SIGNAL_REPLY_LENGTH, 0);
+        this.taken = (this.taken + 1) | 0;
         return frame;
       }
       let spins = SPIN;
@@ -107,7 +152,11 @@ export class PortTransport implements FrameTransport {
   }
 
   listen(onReply: (frame: Uint8Array) => void): void {
-    this.port.on('message', onReply);
+    this.port.on('message', (frame: Uint8Array) => {
+      this.taken = (this.taken + 1) | 0;
+      onReply(frame);
+      if (this.lockstep) this.restSoon();
+    });
   }
 
   unref(): void {
@@ -167,13 +216,13 @@ export class Channel {
    * the kernel could read from the frame.
    */
   rawSync(frame: unknown): Reply {
-    this.transport.sendRaw(frame);
+    this.transport.sendRaw(frame, true);
     return this.awaitSync(UNKNOWN_CALL_ID, true)[1];
   }
 
   /** As rawSync, but returns the reply exactly as it arrived, undecoded (to inspect what a domain is handed). */
   rawSyncBytes(frame: unknown): Uint8Array {
-    this.transport.sendRaw(frame);
+    this.transport.sendRaw(frame, true);
     return this.awaitSync(UNKNOWN_CALL_ID, true)[0];
   }
 

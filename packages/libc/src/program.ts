@@ -41,6 +41,10 @@ export interface DomainInit {
 export interface DomainWorkerData extends DomainInit {
   port: import('node:worker_threads').MessagePort;
   signal: SharedArrayBuffer;
-  /** Lockstep: the program's clocks read the kernel's virtual time from the signal (virtual-clock.ts). */
-  virtualClock?: boolean;
+  /**
+   * Lockstep: the program's clocks read the kernel's virtual time from the
+   * signal (virtual-clock.ts), and its channel tells the kernel when it waits
+   * (PortTransport).
+   */
+  lockstep?: boolean;
 }

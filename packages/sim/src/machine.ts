@@ -210,11 +210,11 @@ export class Machine {
     const { port1: kernelEnd, port2: domainEnd } = new MessageChannel();
     // The wake-up word and the reply slot of blocking calls (CHANNEL_SIGNAL_BYTES in @moat/abi).
     const signal = new SharedArrayBuffer(CHANNEL_SIGNAL_BYTES);
-    await this.control({ op: 'attach', name: spec.name, port: kernelEnd, signal, limits: spec.limits, watchdogMs: spec.watchdogMs, faults: spec.faults }, [kernelEnd]);
+    await this.control({ op: 'attach', name: spec.name, port: kernelEnd, signal, limits: spec.limits, watchdogMs: spec.watchdogMs, faults: spec.faults, reportsRest: this.lockstep && !plan }, [kernelEnd]);
     let runner: DomainRunner;
     if (plan) runner = new ProcessRunner(plan, domainEnd);
     else {
-      const workerData: DomainWorkerData = { ...init, port: domainEnd, signal, ...(this.lockstep ? { virtualClock: true } : {}) };
+      const workerData: DomainWorkerData = { ...init, port: domainEnd, signal, ...(this.lockstep ? { lockstep: true } : {}) };
       runner = workerRunner(
         new Worker(fileURLToPath(DOMAIN_RUNTIME_URL), {
           workerData,
