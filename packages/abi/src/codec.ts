@@ -63,6 +63,19 @@ export function isRestNotice(message: unknown): message is RestNotice {
   return typeof message === 'object' && message !== null && !ArrayBuffer.isView(message) && typeof rest === 'object' && rest !== null && Number.isInteger(rest.posted) && Number.isInteger(rest.taken);
 }
 
+/**
+ * Lockstep: a line the domain logged, posted on its channel too (a message,
+ * not a frame), so that a domain started after that line (a scenario's
+ * startAfter) joins at the same point of the run every time.
+ */
+export interface LogNotice {
+  log: string;
+}
+
+export function isLogNotice(message: unknown): message is LogNotice {
+  return typeof message === 'object' && message !== null && !ArrayBuffer.isView(message) && typeof (message as LogNotice).log === 'string';
+}
+
 /** Frames larger than this are refused before decoding. */
 export const MAX_FRAME_BYTES = 1 << 20;
 export const MAX_CALL_ID = 0xffffffff;

@@ -65,8 +65,14 @@ type MachineRequest =
   /** `restartAfterMs` (lockstep): its supervisor starts it again after this much virtual time. */
   | { id: number; op: 'detach'; name: string; reason: string; restartAfterMs?: number }
   | { id: number; op: 'wire'; iface: string; wire: WireSpec }
-  /** Lockstep: `count` domains are still to attach (the clock stands still until they have); `awaited`: the domains the run waits for. */
-  | { id: number; op: 'expect'; count: number; awaited?: string[] }
+  /**
+   * Lockstep: `attaches`, domains the host will attach (at once, or once another domain logs a line
+   * matching `after.log`: the clock waits for each when it is due); `awaited`: the domains on this
+   * machine the run waits for.
+   */
+  | { id: number; op: 'expect'; attaches?: { name: string; after?: { domain: string; log: string } }[]; awaited?: string[] }
+  /** Lockstep: a domain announced with expect will not attach after all (it could not start). */
+  | { id: number; op: 'cancelAttach'; name: string }
   /** Lockstep: stop the clock and serve no more; the host is about to kill every domain left. */
   | { id: number; op: 'hold' }
   | { id: number; op: 'stats' }

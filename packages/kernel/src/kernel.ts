@@ -220,16 +220,12 @@ export class Kernel implements LockstepMember {
   private readonly batch: number;
   /** Lockstep: the run's conductor and clock (lockstep.ts); undefined otherwise. */
   private readonly conductor: Conductor | undefined;
-  /** Lockstep: attaches the host still announces (expect op); the clock stands still until they come. */
-  expected = 0;
   /** Lockstep: the host holds the clock (hold op, or every awaited domain has ended). */
   private held = false;
   /** Lockstep: the domains the run waits for that have not ended (undefined: not told). */
   private awaited: Set<string> | undefined;
   /** Lockstep: detaches the host asked for, carried out in attach order once no domain runs. */
   private readonly exits = new Map<string, { reason: string; done: (stats: DomainStats | undefined) => void; restartAfterMs?: number }>();
-  /** Lockstep: domains their supervisor restarts, and the virtual time their new attach is due. */
-  private readonly restarts = new Map<string, number>();
   /**
    * While tracing, the clock's latest reading on the serving path. Calls in a
    * round are served back to back, so the time one is answered is the time the
@@ -323,8 +319,7 @@ export class Kernel implements LockstepMember {
       this.timed.add(d);
     }
     this.domains.set(name, d);
-    // A restart was announced at its exit; a first start by the host's expect op.
-    if (!this.restarts.delete(name) && this.expected > 0) this.expected--;
+    this.conductor?.attached(name);
     this.recorder?.lifecycle(name, 'attach');
     // Planned before its first call can arrive, so a fault at call N never misses it.
     try {
@@ -692,10 +687,9 @@ export class Kernel implements LockstepMember {
 
   // ---- lockstep (the conductor's member: lockstep.ts) --------------------
 
-  /** Lockstep: `count` more domains will attach (the host's latest word; each attach counts one off). */
-  expect(count: number, awaited?: string[]): void {
-    this.expected = Math.max(0, count);
-    if (awaited) this.awaited = new Set(awaited);
+  /** Lockstep: the domains the run waits for on this kernel (once they have all ended, on every kernel, the clock stops). */
+  expectEnd(awaited: string[]): void {
+    this.awaited = new Set(awaited);
   }
 
   get awaitedLeft(): number | undefined {
@@ -735,7 +729,7 @@ export class Kernel implements LockstepMember {
    */
   whenAtRest(name: string, action: () => void): void {
     if (!this.conductor) return action();
-    this.conductor.whenAtRest(this, name, action);
+    this.conductor.whenAtRest(name, action);
   }
 
   /** Lockstep: lets the conductor go on after an event (a no-op otherwise). */
@@ -772,7 +766,7 @@ export class Kernel implements LockstepMember {
       this.exits.delete(d.name);
       this.recorder?.lifecycle(d.name, 'exit', { reason: exit.reason, ...(exit.restartAfterMs !== undefined ? { restartAfterMs: exit.restartAfterMs } : {}) });
       const restarts = exit.restartAfterMs !== undefined && !this.held;
-      if (restarts) this.restarts.set(d.name, this.now() + exit.restartAfterMs!);
+      if (restarts) this.conductor!.expectAttach(d.name, { ms: exit.restartAfterMs });
       exit.done(this.detach(d.name, exit.reason));
       // A domain that starts again is still one the run waits for.
       if (!restarts && this.awaited?.delete(d.name)) awaitedGone.push(d.name);
@@ -794,14 +788,6 @@ export class Kernel implements LockstepMember {
     }
     this.pumpStack();
     return true;
-  }
-
-  restartDue(name: string): number | undefined {
-    return this.restarts.get(name);
-  }
-
-  nextRestart(): number {
-    return Math.min(Infinity, ...this.restarts.values());
   }
 
   afterRound(): void {

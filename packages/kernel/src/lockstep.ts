@@ -29,14 +29,8 @@ export interface LockstepMember {
   carryOutExits(): string[] | undefined;
   /** Serves one round of queued calls; true if there were any. */
   serveRound(): boolean;
-  /** The domains the host still announces (the clock stands still until they attach). */
-  readonly expected: number;
   /** The domains the run waits for that have not ended on this kernel (undefined: not told). */
   readonly awaitedLeft: number | undefined;
-  /** A restarted domain's attach, due at this virtual time (the host's backoff); undefined if none is due. */
-  restartDue(name: string): number | undefined;
-  /** The earliest restart due (Infinity: none): the clock goes no further until that attach has come. */
-  nextRestart(): number;
   /** The earliest deadline of the kernel's own: stack, wires, parked calls, faults, watchdogs (Infinity: none). */
   nextDeadline(): number;
   /** Runs what came due at the conductor's `now`. */
@@ -51,8 +45,7 @@ export interface LockstepMember {
 const LOCKSTEP_STEPS = 1_000_000;
 
 interface RestAction {
-  member: LockstepMember;
-  /** The domain it attaches: a restart waits for its due time. */
+  /** The domain it attaches: one the host announced waits for its due time. */
   name: string;
   run(): void;
 }
@@ -62,6 +55,15 @@ export class Conductor {
   now = 0;
   private readonly members: LockstepMember[] = [];
   private readonly restActions: RestAction[] = [];
+  /**
+   * Attaches the host announced, by domain name, and the virtual time each
+   * is due: the clock goes no further until it has come. A domain declared
+   * at the start is due at once, one started after another's log line when
+   * that line is logged (LogNotice), a restarted one after its backoff.
+   */
+  private readonly due = new Map<string, number>();
+  /** Announced attaches that wait for a line of another domain's log. */
+  private gates: { name: string; after: string; pattern: RegExp }[] = [];
   private held = false;
   /** Every awaited domain has ended: no timer fires before the host's kills. */
   private over = false;
@@ -73,12 +75,42 @@ export class Conductor {
 
   /**
    * Runs `run` (the attach of domain `name`) once every kernel is at rest and,
-   * for a restart, once the clock has reached its due time. One action per
-   * rest: the domain it starts runs to the next rest before the following one.
+   * for an announced attach, once the clock has reached its due time. One
+   * action per rest: the domain it starts runs to the next rest before the
+   * following one.
    */
-  whenAtRest(member: LockstepMember, name: string, run: () => void): void {
-    this.restActions.push({ member, name, run });
+  whenAtRest(name: string, run: () => void): void {
+    this.restActions.push({ name, run });
     this.advance();
+  }
+
+  /** The host will attach `name`: after `ms` of virtual time from now, or once `after.domain` logs a line matching `after.log`. */
+  expectAttach(name: string, when: { ms?: number; after?: { domain: string; log: string } } = {}): void {
+    this.gates = this.gates.filter((g) => g.name !== name);
+    if (when.after) {
+      this.due.delete(name);
+      this.gates.push({ name, after: when.after.domain, pattern: new RegExp(when.after.log) });
+    } else this.due.set(name, this.now + (when.ms ?? 0));
+  }
+
+  /** The host will not attach `name` after all (it could not start). */
+  cancelAttach(name: string): void {
+    this.due.delete(name);
+    this.gates = this.gates.filter((g) => g.name !== name);
+  }
+
+  /** A domain attached: what was announced for it is done. */
+  attached(name: string): void {
+    this.due.delete(name);
+  }
+
+  /** A domain logged a line (LogNotice): the attaches that waited for it are due now. */
+  logged(domain: string, line: string): void {
+    this.gates = this.gates.filter((g) => {
+      if (g.after !== domain || !g.pattern.test(line)) return true;
+      this.due.set(g.name, this.now);
+      return false;
+    });
   }
 
   /** The host is about to kill every domain left: the clock stops on every kernel, whichever machine it asked first. */
@@ -98,15 +130,15 @@ export class Conductor {
         if (this.members.some((m) => m.running())) return;
         if (this.carryOutExits()) continue;
         if (this.serveRound()) continue;
-        const i = this.restActions.findIndex((a) => (a.member.restartDue(a.name) ?? -Infinity) <= this.now);
+        const i = this.restActions.findIndex((a) => (this.due.get(a.name) ?? -Infinity) <= this.now);
         if (i >= 0) {
           this.restActions.splice(i, 1)[0]!.run();
           continue;
         }
-        if (this.held || this.over || this.members.some((m) => m.expected > 0)) return;
-        const restart = Math.min(...this.members.map((m) => m.nextRestart()));
-        if (restart <= this.now) return; // a restart's attach is due: the host's message moves things on
-        const next = Math.min(restart, ...this.members.map((m) => m.nextDeadline()));
+        if (this.held || this.over) return;
+        const attach = Math.min(Infinity, ...this.due.values());
+        if (attach <= this.now) return; // an attach is due: the host's message moves things on
+        const next = Math.min(attach, ...this.members.map((m) => m.nextDeadline()));
         if (next === Infinity) return; // idle: only a host event can change anything
         this.now = Math.max(this.now, next);
         for (const m of this.members) {

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { isRestNotice, peekCallId, REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_BLOCKING, VIRTUAL_CLOCK_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
+import { isLogNotice, isRestNotice, peekCallId, REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_BLOCKING, VIRTUAL_CLOCK_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
 import { Kernel } from './kernel.js';
 import { LocalWire, SimWire } from './drivers/sim-wire.js';
 import { Conductor, DomainRest } from './lockstep.js';
@@ -155,7 +155,12 @@ async function control(req: ControlRequest): Promise<void> {
       return answer(req.id, true);
     }
     case 'expect':
-      kernel.expect(req.count, req.awaited);
+      if (!conductor) throw new Error('expect: this kernel is not in lockstep');
+      for (const a of req.attaches ?? []) conductor.expectAttach(a.name, { after: a.after });
+      if (req.awaited) kernel.expectEnd(req.awaited);
+      return answer(req.id, true);
+    case 'cancelAttach':
+      conductor?.cancelAttach(req.name);
       return answer(req.id, true);
     case 'hold':
       // Every kernel of the run at once: the first machine the host asks stops them all.
@@ -223,6 +228,7 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
   port.on('message', (m) => {
     if (rest) {
       if (isRestNotice(m)) return void (rest.noticed(m), conductor!.advance());
+      if (isLogNotice(m)) return void conductor!.logged(name, m.log);
       rest.onMessage(Atomics.load(wake, SIGNAL_BLOCKING), m instanceof Uint8Array ? peekCallId(m) : UNKNOWN_CALL_ID);
     }
     kernel.submit(d, m, true);

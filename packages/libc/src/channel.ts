@@ -25,6 +25,7 @@ import {
   UNKNOWN_CALL_ID,
   SYSCALL_BY_NUMBER,
   type FaultDelivery,
+  type LogNotice,
   type Reply,
   type RestNotice,
 } from '@moat/abi';
@@ -49,6 +50,8 @@ export interface FrameTransport {
   settled?(): void;
   /** From now on, hands every reply that arrives while the thread is free to `onReply` (called once). */
   listen(onReply: (frame: Uint8Array) => void): void;
+  /** Lockstep: tells the kernel of a line the program logged (a transport that does not report rest ignores it). */
+  logged?(line: string): void;
   /** Lets the thread or process end while promise calls are idle. */
   unref(): void;
   close(): void;
@@ -100,6 +103,15 @@ export class PortTransport implements FrameTransport {
     this.posted = (this.posted + 1) | 0;
     if (blocking) Atomics.store(this.wake, SIGNAL_BLOCKING, this.posted);
     else this.restSoon();
+  }
+
+  logged(line: string): void {
+    if (!this.lockstep) return;
+    try {
+      this.port.postMessage({ log: String(line) } satisfies LogNotice);
+    } catch {
+      // closed: nothing to tell
+    }
   }
 
   /**
@@ -283,5 +295,10 @@ export class Channel {
   /** Lets the thread (or process) exit while async calls are idle (the transport otherwise keeps it alive). */
   unref(): void {
     this.transport.unref();
+  }
+
+  /** Lockstep: tells the kernel of a line the program logged, in order with its calls (see LogNotice in @moat/abi). */
+  logged(line: string): void {
+    this.transport.logged?.(line);
   }
 }

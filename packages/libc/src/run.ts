@@ -13,7 +13,10 @@ export async function runProgram(init: DomainInit, channel: Channel, emit: (e: D
     sys: syncSockets(channel),
     async: asyncSockets(channel),
     channel,
-    log: (message) => emit({ event: 'log', message }),
+    log: (message) => {
+      channel.logged(message);
+      emit({ event: 'log', message });
+    },
     publish: (value) => emit({ event: 'publish', value }),
   });
   emit({ event: 'result', value });

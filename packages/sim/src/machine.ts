@@ -268,12 +268,19 @@ export class Machine {
   }
 
   /**
-   * Lockstep only: tells the kernel that `count` more domains will attach
-   * (it moves no clock until they have) and which domains the run waits for
-   * (once they have all ended, it holds the clock for the end of the run).
+   * Lockstep only: announces domains the host will attach to this machine
+   * (at once, or once another domain logs a line matching `after.log`: the
+   * clock does not pass the point where one is due until it has attached),
+   * and which domains the run waits for (once they have all ended, on every
+   * machine, the clock stops for the end of the run).
    */
-  async expect(count: number, awaited?: string[]): Promise<void> {
-    await this.control({ op: 'expect', count, awaited });
+  async expect(attaches: { name: string; after?: { domain: string; log: string } }[], awaited?: string[]): Promise<void> {
+    await this.control({ op: 'expect', attaches, awaited });
+  }
+
+  /** Lockstep only: a domain announced with `expect` will not attach (it could not start). */
+  async cancelAttach(name: string): Promise<void> {
+    await this.control({ op: 'cancelAttach', name });
   }
 
   /** Lockstep only: stops the kernel's clock and serving, before the host kills the domains left. */

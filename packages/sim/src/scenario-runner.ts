@@ -152,13 +152,15 @@ export async function runScenario(declared: ScenarioDefinition, options: RunOpti
       await net.link(a, b, l.faults);
     }
     const supervisors = new Map<string, Supervisor>();
-    // Lockstep: each kernel keeps its clock still until every domain declared on it has attached (startAfter gates
-    // open in real time), and holds it once the domains the run waits for have ended.
-    const onMachine = (name: string, from = 0) => def.domains.slice(from).filter((d) => d.machine === name);
+    // Lockstep: the clock waits for each declared domain's attach when it is due (at once, or when the line its
+    // startAfter names is logged, which the kernel sees too), and stops once the domains the run waits for have ended.
     if (lockstep) {
-      for (const [name, m] of machines) await m.expect(onMachine(name).length, onMachine(name).filter((d) => d.awaited !== false).map((d) => d.name));
+      for (const [name, m] of machines) {
+        const mine = def.domains.filter((d) => d.machine === name);
+        await m.expect(mine.map((d) => ({ name: d.name, after: d.startAfter })), mine.filter((d) => d.awaited !== false).map((d) => d.name));
+      }
     }
-    for (const [i, d] of def.domains.entries()) {
+    for (const d of def.domains) {
       const after = d.startAfter;
       const gate = after ? supervisors.get(after.domain)!.waitForLog(new RegExp(after.log)).then(() => undefined) : Promise.resolve();
       const planned = (def.faults ?? []).filter((f) => f.domain === d.name && !hostTimed(f));
@@ -167,7 +169,7 @@ export async function runScenario(declared: ScenarioDefinition, options: RunOpti
       // Domains start in declaration order: the next waits until this one is running (or could not start).
       await sup.started;
       // One that could not start never attaches: the kernel stops waiting for it.
-      if (lockstep && !sup.current) await machines.get(d.machine)!.expect(onMachine(d.machine, i + 1).length);
+      if (lockstep && !sup.current) await machines.get(d.machine)!.cancelAttach(d.name);
     }
     // Faults apply to a domain's first life. A timed kill is the host's own timer (it works whatever the
     // domain is doing); the others its kernel plans before the domain's first call and delivers at a call.
