@@ -9,6 +9,8 @@ export interface SeedTask {
   seed: number;
   /** Fault specs for this seed (`{seed}` already replaced), as `moat run --fault` takes them. */
   faults?: string[];
+  /** Run it in lockstep (RunOptions.lockstep), so that its replay repeats its event log. */
+  lockstep?: boolean;
 }
 
 /** A campaign's fault spec for one seed: `{seed}` stands for the seed, so each seed can fault at a different point. */
@@ -26,6 +28,8 @@ export interface SeedResult {
   durationMs: number;
   failedVerdicts: { name: string; detail: string }[];
   domains: { name: string; status: string; error?: string }[];
+  /** The event log hash of its report, when it has one (in lockstep, its replay gives the same). */
+  hash?: string;
   /** Set when the run threw, its thread died, or it timed out: there is no report. */
   error?: { class: ErrorClass; message: string };
 }

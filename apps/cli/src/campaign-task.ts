@@ -37,7 +37,7 @@ export default async function runSeed(task: SeedTask): Promise<SeedResult> {
     let entry = loaded.get(task.scenario);
     if (!entry) loaded.set(task.scenario, (entry = resolveScenario(task.scenario).then((r) => r.entry)));
     const faults = task.faults?.length ? await parsedFaults(task.faults) : undefined;
-    const report: unknown = await (await entry).run({ seed: task.seed, ...(faults ? { faults } : {}) });
+    const report: unknown = await (await entry).run({ seed: task.seed, ...(faults ? { faults } : {}), ...(task.lockstep ? { lockstep: true } : {}) });
     const durationMs = performance.now() - started;
     if (typeof report !== 'object' || report === null || !Array.isArray((report as { verdicts?: unknown }).verdicts)) {
       return fail(`run() did not return a scenario report (got ${report === null ? 'null' : typeof report} without a verdicts array)`);
@@ -54,7 +54,8 @@ export default async function runSeed(task: SeedTask): Promise<SeedResult> {
           ...(d.error === undefined ? {} : { error: clip(String(d.error), 300) }),
         }))
       : [];
-    return { seed: task.seed, passed, durationMs, failedVerdicts, domains };
+    const hash = (report as { timeline?: { hash?: unknown } }).timeline?.hash;
+    return { seed: task.seed, passed, durationMs, failedVerdicts, domains, ...(typeof hash === 'string' ? { hash } : {}) };
   } catch (err) {
     return fail(err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err));
   }

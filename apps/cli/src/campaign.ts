@@ -31,6 +31,8 @@ export interface CampaignOptions {
   timeoutMs?: number;
   /** Fault specs added to every seed's run (`{seed}` is replaced by the seed), as `moat run --fault` takes them. */
   faults?: string[];
+  /** Run every seed in lockstep (RunOptions.lockstep): each replay command then repeats its seed's event log. */
+  lockstep?: boolean;
   /** Each seed's result as it arrives (done and failed include it). */
   onResult?(result: SeedResult, progress: { done: number; failed: number; total: number }): void;
   /** A pool thread began running this seed. */
@@ -54,6 +56,8 @@ export interface FailingSeed {
   classes: string[];
   /** Reproduces this seed. */
   replay: string;
+  /** Its event log hash (in lockstep, the replay prints the same). */
+  hash?: string;
   failedVerdicts: SeedResult['failedVerdicts'];
   domains: SeedResult['domains'];
   error?: SeedResult['error'];
@@ -93,8 +97,8 @@ export function shellQuote(word: string): string {
 /** Heap of each pool thread: a seed's scenario host (its domains and kernels run in threads of their own). */
 export const POOL_THREAD_HEAP_MB = 1024;
 
-export function replayCommand(scenario: string, seed: number, faults: readonly string[] = []): string {
-  return `moat replay ${shellQuote(scenario)} --seed ${seed}${faults.map((f) => ` --fault ${shellQuote(f)}`).join('')}`;
+export function replayCommand(scenario: string, seed: number, faults: readonly string[] = [], lockstep = false): string {
+  return `moat replay ${shellQuote(scenario)} --seed ${seed}${faults.map((f) => ` --fault ${shellQuote(f)}`).join('')}${lockstep ? ' --lockstep' : ''}`;
 }
 
 export function classesOf(r: SeedResult): string[] {
@@ -213,7 +217,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
     const task: InFlight = { seed, abort: new AbortController() };
     inFlight.set(seed, task);
     pool
-      .run({ scenario: ref, seed, faults: faultsForSeed(options.faults ?? [], seed) }, { signal: task.abort.signal })
+      .run({ scenario: ref, seed, faults: faultsForSeed(options.faults ?? [], seed), lockstep: options.lockstep }, { signal: task.abort.signal })
       .then(
         (result) => {
           markStarted(task, true);
@@ -259,7 +263,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
   }
   if (callbackError) throw callbackError.error;
   const wallMs = performance.now() - started;
-  return summarize(options.scenario, { firstSeed, seeds, jobs, timeoutMs }, results, { wallMs, interrupted: stopping, threadErrors }, options.faults);
+  return summarize(options.scenario, { firstSeed, seeds, jobs, timeoutMs }, results, { wallMs, interrupted: stopping, threadErrors }, options.faults, options.lockstep);
 }
 
 /** Builds the summary from per-seed results (any order). */
@@ -269,6 +273,7 @@ export function summarize(
   results: SeedResult[],
   run: { wallMs: number; interrupted: boolean; threadErrors?: string[] },
   faults: readonly string[] = [],
+  lockstep = false,
 ): CampaignSummary {
   const sorted = [...results].sort((a, b) => a.seed - b.seed);
   const failing = sorted.filter((r) => !r.passed);
@@ -298,7 +303,8 @@ export function summarize(
     failing: failing.map((r) => ({
       seed: r.seed,
       classes: classesOf(r),
-      replay: replayCommand(scenario, r.seed, faultsForSeed(faults, r.seed)),
+      replay: replayCommand(scenario, r.seed, faultsForSeed(faults, r.seed), lockstep),
+      ...(r.hash ? { hash: r.hash } : {}),
       failedVerdicts: r.failedVerdicts,
       domains: r.domains,
       ...(r.error ? { error: r.error } : {}),

@@ -80,6 +80,9 @@ async function faultsOrExit(entry: object, specs: string[]): Promise<AnyFaultDef
   }
 }
 
+const LOCKSTEP_HELP =
+  'run deterministically: every kernel in one worker on a virtual clock, domains served in a fixed order, so a seed gives the same event log hash every time (docs/scenarios.md, "Lockstep")';
+
 /** --lockstep: only a defineScenario scenario (a module's own run() would ignore it); otherwise exit code 2. */
 async function lockstepOrExit(entry: object): Promise<void> {
   if ((entry as { definition?: ScenarioDefinition }).definition) return;
@@ -120,6 +123,7 @@ interface CampaignCliOptions {
   json?: boolean;
   out?: string;
   fault: string[];
+  lockstep?: boolean;
 }
 
 async function campaign(arg: string, opts: CampaignCliOptions): Promise<void> {
@@ -127,6 +131,7 @@ async function campaign(arg: string, opts: CampaignCliOptions): Promise<void> {
   // Checked here with the first seed's values, so a bad spec is a usage error and not every seed's crash.
   const { faultsForSeed } = await import('./campaign-protocol.js');
   await faultsOrExit(entry, faultsForSeed(opts.fault, opts.firstSeed));
+  if (opts.lockstep) await lockstepOrExit(entry);
   const stop = new AbortController();
   const force = new AbortController();
   const running = new Set<number>();
@@ -167,6 +172,7 @@ async function campaign(arg: string, opts: CampaignCliOptions): Promise<void> {
       firstSeed: opts.firstSeed,
       timeoutMs: opts.timeoutMs,
       faults: opts.fault,
+      lockstep: opts.lockstep,
       signal: stop.signal,
       forceSignal: force.signal,
       onStart: (seed) => running.add(seed),
@@ -221,7 +227,7 @@ const reportOptions = (cmd: Command) =>
       repeated,
       [] as string[],
     )
-    .option('--lockstep', 'run deterministically: domains served in a fixed order on a virtual clock, so a seed gives the same event log hash every time (one machine, no links, no restarts, blocking calls only)');
+    .option('--lockstep', LOCKSTEP_HELP);
 
 reportOptions(
   program
@@ -267,6 +273,7 @@ program
     repeated,
     [] as string[],
   )
+  .option('--lockstep', `${LOCKSTEP_HELP}; the replay commands printed carry it, and each failing seed's hash is in the JSON summary`)
   .addHelpText(
     'after',
     '\nProgress goes to stderr: a bar on a terminal, a line every tenth of the campaign otherwise.' +

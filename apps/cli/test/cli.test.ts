@@ -173,6 +173,23 @@ describe('campaign --fault', () => {
   });
 });
 
+describe('campaign --lockstep', () => {
+  it("prints replay commands that repeat each failing seed's event log", async () => {
+    const judged = fixture('looper-judged.mjs');
+    const r = await moat(['campaign', judged, '--seeds', '2', '--first-seed', '30', '--jobs', '2', '--json', '--lockstep', '--fault', 'looper:throw@{seed}']);
+    expect(r.code).toBe(1);
+    const summary = JSON.parse(r.stdout) as CampaignSummary;
+    expect(summary.failedSeeds).toEqual([30, 31]);
+    const [first, second] = summary.failing;
+    expect(first!.replay).toBe(`moat replay ${judged} --seed 30 --fault looper:throw@30 --lockstep`);
+    expect(first!.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(second!.hash).not.toBe(first!.hash);
+    const replay = await moat(first!.replay.split(' ').slice(1));
+    expect(replay.code).toBe(1);
+    expect(replay.stdout).toContain(`event log hash: ${first!.hash}`);
+  });
+});
+
 describe('--help', () => {
   it('describes every command with its arguments, defaults and an example', async () => {
     const [top, list, run, replay, campaign] = await Promise.all([[], ['list'], ['run'], ['replay'], ['campaign']].map((c) => moat([...c, '--help'])));
