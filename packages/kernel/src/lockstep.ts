@@ -126,10 +126,10 @@ export class Conductor {
     try {
       for (let step = 0; ; step++) {
         if (step === LOCKSTEP_STEPS) throw new Error(`lockstep: no rest after ${LOCKSTEP_STEPS} steps at ${this.now} ms`);
-        if (this.pollDelivered()) continue;
+        if (this.each((m) => m.pollIfDue())) continue;
         if (this.members.some((m) => m.running())) return;
         if (this.carryOutExits()) continue;
-        if (this.serveRound()) continue;
+        if (this.each((m) => m.serveRound())) continue;
         const i = this.restActions.findIndex((a) => (this.due.get(a.name) ?? -Infinity) <= this.now);
         if (i >= 0) {
           this.restActions.splice(i, 1)[0]!.run();
@@ -151,41 +151,28 @@ export class Conductor {
     }
   }
 
-  private pollDelivered(): boolean {
-    let polled = false;
+  /** Runs `step` on every kernel in the order they joined; each that did something gets its afterRound. */
+  private each(step: (m: LockstepMember) => boolean): boolean {
+    let any = false;
     for (const m of this.members) {
-      if (m.pollIfDue()) {
-        m.afterRound();
-        polled = true;
-      }
+      if (!step(m)) continue;
+      m.afterRound();
+      any = true;
     }
-    return polled;
+    return any;
   }
 
   private carryOutExits(): boolean {
-    let any = false;
     let awaitedWent = false;
-    for (const m of this.members) {
+    const any = this.each((m) => {
       const went = m.carryOutExits();
-      if (!went) continue;
-      any = true;
-      awaitedWent ||= went.length > 0;
-      m.afterRound();
-    }
+      awaitedWent ||= !!went?.length;
+      return went !== undefined;
+    });
     if (awaitedWent && this.members.every((m) => !m.awaitedLeft)) this.over = true;
     return any;
   }
 
-  private serveRound(): boolean {
-    let served = false;
-    for (const m of this.members) {
-      if (m.serveRound()) {
-        m.afterRound();
-        served = true;
-      }
-    }
-    return served;
-  }
 }
 
 /**
