@@ -517,6 +517,7 @@ export class Kernel {
     let rounds = 0;
     while (this.runnable.length > 0 && rounds++ < 64) {
       if (this.recorder) this.tick = this.now();
+      const sentBefore = this.stack.counters.get('tx.frames');
       const turn = this.runnable.splice(0);
       for (const d of turn) {
         d.deficit += QUANTUM_BYTES;
@@ -530,12 +531,16 @@ export class Kernel {
         if (d.queue.length > 0 && d.alive) this.runnable.push(d);
         else d.deficit = 0; // an idle domain banks nothing
       }
-      // With no call parked, the poll can finish none: the domains answered need not wait for it.
-      if (this.parked.length === 0) this.options.afterRound?.();
+      // The domains answered need not wait for a poll that can finish no parked call: none is parked, or
+      // the round gave the stack nothing to carry (no frame sent, no connection with work), as a null call does
+      // while idle domains sit in recv.
+      if (this.parked.length === 0 || (this.stack.counters.get('tx.frames') === sentBefore && !this.stack.tcp.busy)) this.options.afterRound?.();
       this.pumpStack();
       this.options.afterRound?.();
-      // Requests that arrived meanwhile join the next round, not the next drain.
-      for (const d of this.domains.values()) d.port.pull?.();
+      // Requests that arrived meanwhile join the next round, not the next drain. Only when a next round
+      // follows: otherwise they come as message events, and pulling every port (65 of them with as many
+      // domains) cost a lone caller more than serving its call.
+      if (this.runnable.length > 0 && rounds < 64) for (const d of this.domains.values()) d.port.pull?.();
     }
   }
 
