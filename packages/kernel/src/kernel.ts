@@ -537,10 +537,12 @@ export class Kernel {
       if (this.parked.length === 0 || (this.stack.counters.get('tx.frames') === sentBefore && !this.stack.tcp.busy)) this.options.afterRound?.();
       this.pumpStack();
       this.options.afterRound?.();
-      // Requests that arrived meanwhile join the next round, not the next drain. Only when a next round
-      // follows: otherwise they come as message events, and pulling every port (65 of them with as many
-      // domains) cost a lone caller more than serving its call.
-      if (this.runnable.length > 0 && rounds < 64) for (const d of this.domains.values()) d.port.pull?.();
+      // Requests that arrived meanwhile join the next round, not the next drain. Every port is pulled only
+      // when some domain has more: a lone caller's own port is empty (it waits for its reply), and pulling
+      // all 65 cost it more than serving its call. A flooder's calls come one message event each, so its
+      // own port tells; then every port is pulled, and a newcomer waits a turn, not the flooder's backlog.
+      if (this.runnable.length === 0) for (const d of turn) d.port.pull?.();
+      if (this.runnable.length > 0) for (const d of this.domains.values()) d.port.pull?.();
     }
   }
 
