@@ -96,8 +96,9 @@ const LINK_CASES: LinkCase[] = [
 // TCP: each transfer is one connection of 32 MiB in 64 KiB writes, after a warm-up transfer of 4 MiB
 // on the same fresh machine; connections come 500 in a row after 20 untimed ones.
 // At scale: the start-up and memory of 64 domains spawned one after another (the last 20 of them hold
-// the connections: a domain holds at most 1024 handles, so 10,000 connections take 10 pairs); with
-// 1,000 connections open every null syscall costs milliseconds, hence the probe's few loaded calls.
+// the connections: a domain holds at most 1024 handles, so 10,000 connections take 10 pairs). The
+// loaded figure is a ratio of p99s, so each series has 6,000 samples (the 60th slowest is its p99), in
+// blocks that alternate with the same program's alone on a kernel of its own.
 export const FULL: Plan = {
   passes: 3,
   latency: { warmup: 4_000, iterations: 7_000 },
@@ -115,7 +116,7 @@ export const FULL: Plan = {
     pairs: 10,
     connectionsPerPair: 1_000,
     depth: 64,
-    probe: { warmup: { idle: 4_000, loaded: 50 }, iterations: 1_000 },
+    probe: { warmup: 4_000, blockWarmup: 200, iterations: 1_000, blocks: 6 },
   },
   campaign: { seeds: 8, jobs: [1, 2] },
 };
@@ -137,7 +138,7 @@ export const QUICK: Plan = {
     pairs: 1,
     connectionsPerPair: 100,
     depth: 64,
-    probe: { warmup: { idle: 1_000, loaded: 20 }, iterations: 200 },
+    probe: { warmup: 1_000, blockWarmup: 100, iterations: 250, blocks: 2 },
   },
   campaign: { seeds: 1, jobs: [1, 2] },
 };
@@ -545,7 +546,7 @@ async function measureScale(plan: Plan, step: (what: string) => void): Promise<{
   const memory = MemoryProbe.open();
   let moat: ScaleResult, bare: StartupRun, net: IdleConnectionsRun;
   try {
-    step(`Moat kernel at scale: a probe alone, ${total} domains one after another, ${counts.join(' then ')} idle connections (once)`);
+    step(`Moat kernel at scale: a probe (and one alone on another kernel), ${total} domains one after another, ${counts.join(' then ')} idle connections (once)`);
     moat = await kernelAtScale(s, memory, (what) => step(`  Moat kernel at scale: ${what}`));
     step(`bare workers, ${total} one after another (once)`);
     bare = await bareWorkers(s.domainMarks, memory);
@@ -641,7 +642,7 @@ function scaleFigures(plan: Plan, moat: ScaleResult, bare: StartupRun, net: Idle
       'null-sync-loaded/null-sync-idle',
       `null syscall, sync, with ${thousands(connections)} connections open and ${domains} domains attached`,
       latency(moat.probe.loaded),
-      'the same domain, alone on its kernel',
+      'the same program, alone on a kernel of its own, timed in alternation',
       latency(moat.probe.idle),
       'p99',
     ),

@@ -193,12 +193,17 @@ export interface ScalePlan {
   connectionsPerPair: number;
   /** Connects, and accepts, each pair keeps in flight. */
   depth: number;
-  /** The probe's blocking null syscalls, alone and then loaded; few when loaded, since every call then costs milliseconds. */
-  probe: { warmup: { idle: number; loaded: number }; iterations: number };
+  /**
+   * The probes' blocking null syscalls: `blocks` blocks of `iterations` timed
+   * calls each, the probe alone on its kernel and the one on the loaded kernel
+   * taking turns (see kernelAtScale); `warmup` untimed calls before the first
+   * block, `blockWarmup` before each later one.
+   */
+  probe: { warmup: number; blockWarmup: number; iterations: number; blocks: number };
 }
 
 export interface ScaleResult extends StartupRun {
-  /** The probe's null syscall latencies (µs): alone on the kernel, then with the first pair's connections open and every domain attached. */
+  /** The probes' null syscall latencies (µs), pooled over their blocks: alone on a kernel, and on the kernel with the first pair's connections open and every domain attached. */
   probe: { idle: Float64Array; loaded: Float64Array };
   /** Domains attached while the probe was loaded, itself included, and the connections then open. */
   loadedWith: { domains: number; connections: number };
@@ -210,31 +215,33 @@ export interface ScaleResult extends StartupRun {
   counters: Record<string, number>;
 }
 
-/** The bell's values in a scale run, in the order it rings them. */
-const BELL = { firstPair: 1, loaded: 2, otherPairs: 3, release: 4 } as const;
+/** The bell's values in a scale run, in the order it rings them (the probes have bells of their own). */
+const BELL = { firstPair: 1, otherPairs: 3, release: 4 } as const;
 
 /**
- * One kernel taken to scale. A probe domain first times null syscalls alone
- * on the kernel. Then domains are spawned one after another, each once the
- * one before has had its first syscall answered, with memory read at each
- * mark: idle domains first (each blocked in a recv), then the pairs. The
- * first pair opens its connections, the probe times its calls again, and
- * the other pairs open theirs.
+ * One kernel taken to scale. A probe domain is spawned first on it, and a
+ * second one alone on a kernel of its own. Then domains are spawned one
+ * after another, each once the one before has had its first syscall
+ * answered, with memory read at each mark: idle domains first (each blocked
+ * in a recv), then the pairs. The first pair opens its connections; the two
+ * probes then time their null syscalls in blocks, taking turns (alone,
+ * loaded, loaded, alone, ...), so that the machine's load, which comes and
+ * goes with other work, weighs on both series alike; then the other pairs
+ * open theirs.
  */
 export async function kernelAtScale(plan: ScalePlan, memory: MemoryProbe, note: (what: string) => void = () => undefined): Promise<ScaleResult> {
   const total = Math.max(...plan.domainMarks);
   if (2 * plan.pairs > total) throw new Error(`${plan.pairs} pairs of connection domains do not fit in ${total} domains`);
   const machine = new Machine({ name: 'scale' });
+  const aloneMachine = new Machine({ name: 'alone' });
   const bell = newBell();
+  const loadedBell = newBell();
+  const aloneBell = newBell();
   try {
-    const probe = await machine.spawn({
-      name: 'probe',
-      program: program('null-probe'),
-      args: { ...plan.probe, bell, loaded: BELL.loaded, release: BELL.release } satisfies NullProbeArgs,
-    });
-    await probe.waitForLog(/^idle done$/);
-    const idle = probe.published as Float64Array;
-    note('the probe alone: done');
+    const probeArgs = (b: SharedArrayBuffer) => ({ ...plan.probe, bell: b }) satisfies NullProbeArgs;
+    const probe = await machine.spawn({ name: 'probe', program: program('null-probe'), args: probeArgs(loadedBell) });
+    const alone = await aloneMachine.spawn({ name: 'probe', program: program('null-probe'), args: probeArgs(aloneBell) });
+    await Promise.all([probe.waitForLog(/^ready$/), alone.waitForLog(/^ready$/)]);
 
     const run: StartupRun = { startups: [], readings: [{ count: 0, reading: await memory.read() }] };
     // A domain holds at most 1024 handles: raise the default 64 to that for the pairs.
@@ -287,9 +294,19 @@ export async function kernelAtScale(plan: ScalePlan, memory: MemoryProbe, note: 
     const firstMs = await open(BELL.firstPair, 0, 1);
     connections.push({ count: plan.connectionsPerPair, reading: await memory.read(), openMs: firstMs });
 
-    note('the probe, loaded');
-    ring(bell, BELL.loaded);
-    await probe.waitForLog(/^loaded done$/);
+    note(`the probes, ${plan.probe.blocks} blocks each, in turns`);
+    for (let block = 1; block <= plan.probe.blocks; block++) {
+      // ABBA order: neither series always goes first after the other's block.
+      const turns: [DomainHandle, SharedArrayBuffer][] = [
+        [alone, aloneBell],
+        [probe, loadedBell],
+      ];
+      for (const [p, b] of block % 2 === 1 ? turns : turns.reverse()) {
+        ring(b, block);
+        await p.waitForLog(new RegExp(`^block ${block} done$`));
+      }
+    }
+    const idle = alone.published as Float64Array;
     const loaded = probe.published as Float64Array;
 
     if (plan.pairs > 1) {
@@ -299,6 +316,8 @@ export async function kernelAtScale(plan: ScalePlan, memory: MemoryProbe, note: 
     }
     const stats = await machine.stats();
     ring(bell, BELL.release);
+    ring(loadedBell, plan.probe.blocks + 1);
+    ring(aloneBell, plan.probe.blocks + 1);
     return {
       ...run,
       probe: { idle, loaded },
@@ -308,7 +327,7 @@ export async function kernelAtScale(plan: ScalePlan, memory: MemoryProbe, note: 
       counters: scaleCounters(stats),
     };
   } finally {
-    await machine.shutdown();
+    await Promise.all([machine.shutdown(), aloneMachine.shutdown()]);
   }
 }
 

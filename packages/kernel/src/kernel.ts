@@ -516,6 +516,7 @@ export class Kernel implements LockstepMember {
     let rounds = 0;
     while (this.runnable.length > 0 && rounds++ < 64) {
       if (this.recorder) this.tick = this.now();
+      const sentBefore = this.stack.counters.get('tx.frames');
       const turn = this.runnable.splice(0);
       for (const d of turn) {
         d.deficit += QUANTUM_BYTES;
@@ -529,12 +530,18 @@ export class Kernel implements LockstepMember {
         if (d.queue.length > 0 && d.alive) this.runnable.push(d);
         else d.deficit = 0; // an idle domain banks nothing
       }
-      // With no call parked, the poll can finish none: the domains answered need not wait for it.
-      if (this.parked.length === 0) this.options.afterRound?.();
+      // The domains answered need not wait for a poll that can finish no parked call: none is parked, or
+      // the round gave the stack nothing to carry (no frame sent, no connection with work), as a null call does
+      // while idle domains sit in recv.
+      if (this.parked.length === 0 || (this.stack.counters.get('tx.frames') === sentBefore && !this.stack.tcp.busy)) this.options.afterRound?.();
       this.pumpStack();
       this.options.afterRound?.();
-      // Requests that arrived meanwhile join the next round, not the next drain.
-      for (const d of this.domains.values()) d.port.pull?.();
+      // Requests that arrived meanwhile join the next round, not the next drain. Every port is pulled only
+      // when some domain has more: a lone caller's own port is empty (it waits for its reply), and pulling
+      // all 65 cost it more than serving its call. A flooder's calls come one message event each, so its
+      // own port tells; then every port is pulled, and a newcomer waits a turn, not the flooder's backlog.
+      if (this.runnable.length === 0) for (const d of turn) d.port.pull?.();
+      if (this.runnable.length > 0) for (const d of this.domains.values()) d.port.pull?.();
     }
   }
 

@@ -303,6 +303,11 @@ export class TcpLayer {
     else this.connPorts.delete(port);
   }
 
+  /** Some connection has work for the next poll (a segment came, or its user wrote, read or closed). */
+  get busy(): boolean {
+    return this.active.size > 0;
+  }
+
   /** Connections the layer holds (orphans included), for counters and tests. */
   get connections(): number {
     return this.conns.size;
