@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { isLogNotice, isRestNotice, peekCallId, REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_BLOCKING, VIRTUAL_CLOCK_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
+import { isLogNotice, isRestNotice, peekCallId, REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_BLOCKING, transferOf, VIRTUAL_CLOCK_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
 import { Kernel } from './kernel.js';
 import { LocalWire, SimWire } from './drivers/sim-wire.js';
 import { Conductor, DomainRest } from './lockstep.js';
@@ -218,7 +218,7 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
       ) {
         slot.set(frame);
         Atomics.store(wake, SIGNAL_REPLY_LENGTH, frame.byteLength);
-      } else port.postMessage(frame, [frame.buffer as ArrayBuffer]);
+      } else port.postMessage(frame, transferOf(frame));
       // Wake the domain if it is blocked in a synchronous call.
       wakeLater(wake);
     },

@@ -22,6 +22,7 @@ import {
   SIGNAL_WAITING,
   SIGNAL_WAKE,
   SyscallError,
+  transferOf,
   UNKNOWN_CALL_ID,
   SYSCALL_BY_NUMBER,
   type FaultDelivery,
@@ -89,7 +90,7 @@ export class PortTransport implements FrameTransport {
     this.willPost(!promised);
     // Said before the request leaves, so the kernel's answer cannot come before it.
     if (this.slot && !promised && callId !== undefined) Atomics.store(this.wake, SIGNAL_WAITING, callId | 0);
-    this.port.postMessage(frame, [frame.buffer]); // transferred, not copied: the frame is the channel's own
+    this.port.postMessage(frame, transferOf(frame)); // the frame is the channel's own: a large one is transferred
   }
 
   sendRaw(message: unknown, blocking = false): void {
