@@ -212,6 +212,8 @@ function writeValue(out: Uint8Array, view: DataView, i: number, v: unknown): num
  * gives its end without that, and the frame is refused in microseconds.
  */
 export function decodeFrame(frame: Uint8Array): unknown {
+  const simple = decodeSimple(frame);
+  if (simple !== NOT_SIMPLE) return simple;
   let value: unknown;
   let end = -1;
   packr.unpackMultiple(frame, (v, _start, stop) => {
@@ -221,6 +223,108 @@ export function decodeFrame(frame: Uint8Array): unknown {
   });
   if (end !== frame.length) throw new Error(`not one msgpack value: ${frame.length - end} bytes after it`);
   return value;
+}
+
+/** decodeSimple's answer for a frame it leaves to msgpackr. */
+const NOT_SIMPLE = Symbol('not simple');
+
+/**
+ * The frames of the hot path (a reply's [id, errno], a request's integers
+ * and bytes) decoded by hand, as msgpackr would decode them: integers up to
+ * 32 bits, float64, nil, booleans, binary (as a view of the frame, as
+ * msgpackr gives it), short ASCII strings, and arrays nested at most four
+ * deep. Anything else, and any frame that ends early or has bytes after its
+ * value, is NOT_SIMPLE and goes to msgpackr, which also makes the error.
+ * msgpackr's sequential decoder costs a couple of microseconds per frame
+ * even for [id, errno], on both sides of every call.
+ */
+function decodeSimple(frame: Uint8Array): unknown {
+  if (Object.getPrototypeOf(frame) !== Uint8Array.prototype) return NOT_SIMPLE; // a Buffer's views are Buffers to msgpackr
+  let i = 0;
+  const n = frame.length;
+  const u8 = () => (i < n ? frame[i++]! : -1);
+  const be = (bytes: number): number => {
+    if (i + bytes > n) return -1;
+    let v = 0;
+    for (let k = 0; k < bytes; k++) v = v * 256 + frame[i++]!;
+    return v;
+  };
+  const value = (depth: number): unknown => {
+    const tag = u8();
+    if (tag < 0) return NOT_SIMPLE;
+    if (tag < 0x80) return tag;
+    if (tag >= 0xe0) return tag - 0x100;
+    if (tag >= 0x90 && tag <= 0x9f) return array(tag & 0x0f, depth);
+    if (tag >= 0xa0 && tag <= 0xbf) return ascii(tag & 0x1f);
+    let len: number;
+    switch (tag) {
+      case 0xc0:
+        return null;
+      case 0xc2:
+        return false;
+      case 0xc3:
+        return true;
+      case 0xcc:
+      case 0xcd:
+      case 0xce: {
+        const v = be(1 << (tag - 0xcc));
+        return v < 0 ? NOT_SIMPLE : v;
+      }
+      case 0xd0:
+      case 0xd1:
+      case 0xd2: {
+        const bytes = 1 << (tag - 0xd0);
+        const v = be(bytes);
+        if (v < 0) return NOT_SIMPLE;
+        const bits = bytes * 8;
+        return v >= 2 ** (bits - 1) ? v - 2 ** bits : v;
+      }
+      case 0xcb: {
+        if (i + 8 > n) return NOT_SIMPLE;
+        const v = new DataView(frame.buffer, frame.byteOffset + i, 8).getFloat64(0);
+        i += 8;
+        return v;
+      }
+      case 0xc4:
+      case 0xc5:
+      case 0xc6:
+        len = be(1 << (tag - 0xc4));
+        if (len < 0 || i + len > n) return NOT_SIMPLE;
+        i += len;
+        return new Uint8Array(frame.buffer, frame.byteOffset + i - len, len);
+      case 0xd9:
+        len = u8();
+        return len < 0 ? NOT_SIMPLE : ascii(len);
+      case 0xdc:
+        len = be(2);
+        return len < 0 ? NOT_SIMPLE : array(len, depth);
+      default:
+        return NOT_SIMPLE;
+    }
+  };
+  const ascii = (len: number): unknown => {
+    if (i + len > n) return NOT_SIMPLE;
+    let out = '';
+    for (let k = 0; k < len; k++) {
+      const c = frame[i++]!;
+      if (c > 0x7f) return NOT_SIMPLE;
+      out += String.fromCharCode(c);
+    }
+    return out;
+  };
+  const array = (len: number, depth: number): unknown => {
+    // Every item takes at least a byte: a longer count is a frame that ends early.
+    if (depth >= 4 || len > n - i) return NOT_SIMPLE;
+    const out: unknown[] = new Array(len);
+    for (let k = 0; k < len; k++) {
+      const v = value(depth + 1);
+      if (v === NOT_SIMPLE) return NOT_SIMPLE;
+      out[k] = v;
+    }
+    return out;
+  };
+  const v = value(0);
+  return i === n ? v : NOT_SIMPLE;
 }
 
 export type Reply = [callId: number, errno: number, result?: unknown];

@@ -17,6 +17,7 @@ import {
   SYSCALLS,
   SyscallError,
   UNKNOWN_CALL_ID,
+  Xoshiro128,
 } from '../src/index.js';
 
 describe('errno', () => {
@@ -128,5 +129,77 @@ describe('codec: exact encoding of data-path frames', () => {
     }
     const request = encodeRequest(7, 12, [3, new Uint8Array(65536).fill(1), 0, null]);
     expect([...request]).toEqual([...reference.pack([7, 12, 3, new Uint8Array(65536).fill(1), 0, null])]);
+  });
+});
+
+describe('codec: decoding', () => {
+  // The reference: msgpackr alone, with the codec's own options, reading the first value only (decodeFrame before its fast path).
+  const reference = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
+  const referenceDecode = (frame: Uint8Array): unknown => {
+    let value: unknown;
+    let end = -1;
+    reference.unpackMultiple(frame, (v, _start, stop) => {
+      value = v;
+      end = stop ?? -1;
+      return false;
+    });
+    if (end !== frame.length) throw new Error('bytes after the value');
+    return value;
+  };
+  const outcome = (decode: (f: Uint8Array) => unknown, frame: Uint8Array) => {
+    try {
+      return { value: decode(frame) };
+    } catch {
+      return { threw: true };
+    }
+  };
+
+  /** Where each integer width begins and ends. */
+  const BOUNDARIES = [0, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1];
+
+  /** A value of the kinds frames carry, and of some they do not (maps, long and non-ASCII strings, 64-bit integers). */
+  function randomValue(rng: Xoshiro128, depth: number): unknown {
+    const int = (bits: number) => Math.floor(rng.nextFloat() * 2 ** bits);
+    switch (rng.nextUint32() % 15) {
+      case 0: return int(7);
+      case 1: return -int(5);
+      case 2: return int(8) + 128;
+      case 3: return int(16);
+      case 4: return int(32);
+      case 5: return -int(31);
+      case 6: return [0.5, -0, NaN, -Infinity, 2 ** 40, -(2 ** 40)][rng.nextUint32() % 6];
+      case 7: return [null, true, false][rng.nextUint32() % 3];
+      case 8: return new Uint8Array(rng.nextUint32() % (rng.nextFloat() < 0.1 ? 300 : 40)).fill(rng.nextUint32() & 0xff);
+      case 9: return 'abcdefghij.:'.repeat(rng.nextUint32() % 30).slice(0, rng.nextUint32() % 300);
+      case 10: return 'é' + 'x'.repeat(rng.nextUint32() % 5);
+      case 11: return { addr: '10.0.0.1', port: int(16) };
+      case 12: return BOUNDARIES[rng.nextUint32() % BOUNDARIES.length];
+      default: {
+        if (depth > 5) return null;
+        const n = rng.nextUint32() % (rng.nextFloat() < 0.05 ? 40 : 5);
+        return Array.from({ length: n }, () => randomValue(rng, depth + 1));
+      }
+    }
+  }
+
+  it('decodes every frame as msgpackr does: the same value, or an error where it errs (seeded, with mutations)', { timeout: 30_000 }, () => {
+    const rng = new Xoshiro128(20261126);
+    for (let k = 0; k < 5_000; k++) {
+      // Now and then a bin of over 64 KiB (bin32), otherwise small values: the comparison is byte by byte.
+      const frame = new Uint8Array(reference.pack([k, 0, k % 500 === 0 ? new Uint8Array(70_000).fill(k & 0xff) : randomValue(rng, 0)]));
+      // Mutated too: a byte changed, the frame cut short, or a byte added after it.
+      const mutation = rng.nextUint32() % 4;
+      if (mutation === 1) frame[rng.nextUint32() % frame.length] = rng.nextUint32() & 0xff;
+      const bytes = mutation === 2 ? frame.subarray(0, rng.nextUint32() % frame.length).slice() : mutation === 3 ? new Uint8Array([...frame, 0xc0]) : frame;
+      expect(outcome(decodeFrame, bytes)).toEqual(outcome(referenceDecode, bytes));
+    }
+  });
+
+  it('hands binary data out as views of the frame, as msgpackr does', () => {
+    const frame = encodeReply(3, 0, [new Uint8Array([1, 2, 3])]);
+    const [, , [data]] = decodeFrame(frame) as [number, number, [Uint8Array]];
+    expect(data.constructor).toBe(Uint8Array);
+    expect(data.buffer).toBe(frame.buffer);
+    expect([...data]).toEqual([1, 2, 3]);
   });
 });
