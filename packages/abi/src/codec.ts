@@ -15,7 +15,7 @@ const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: tr
 
 /**
  * The shared words of a worker domain's channel (its `signal`), as Int32
- * indexes, and its reply slot. The kernel bumps WAKE after each reply. A
+ * indexes (eight words before the slot), and its reply slot. The kernel bumps WAKE after each reply. A
  * domain about to block for call N writes N into WAITING; the kernel, when
  * it answers call N with a frame of at most REPLY_SLOT_BYTES, takes N back
  * (compare-and-exchange to 0), copies the frame into the slot and sets
@@ -34,7 +34,15 @@ export const SIGNAL_REPLY_LENGTH = 2;
  * waits (see RestNotice for a domain that waits on promises).
  */
 export const SIGNAL_BLOCKING = 3;
-export const REPLY_SLOT_OFFSET = 16;
+/**
+ * 1 while the domain sleeps in Atomics.wait on WAKE (set before it sleeps,
+ * after it looked at WAKE): the kernel bumps WAKE after every reply but
+ * calls Atomics.notify, which costs as much again, only when this is set.
+ * A domain that set it after the kernel looked finds WAKE changed and does
+ * not sleep, so no wake is lost.
+ */
+export const SIGNAL_SLEEPING = 4;
+export const REPLY_SLOT_OFFSET = 32;
 /** A recv of 64 KiB fits, with its frame's header. */
 export const REPLY_SLOT_BYTES = 64 * 1024 + 256;
 /**
@@ -118,8 +126,27 @@ function encodeExact(value: readonly unknown[]): Uint8Array<ArrayBuffer> | undef
   const size = exactSize(value, 0);
   if (size < 0) return undefined;
   const out = new Uint8Array(size);
-  const end = writeValue(out, new DataView(out.buffer), 0, value);
+  const end = writeValue(out, 0, value);
   return end === size ? out : undefined;
+}
+
+/** Big-endian integer writes without a DataView (making one per frame cost as much as the rest of a small frame's encoding). */
+function writeBE(out: Uint8Array, i: number, v: number, bytes: number): number {
+  for (let k = bytes - 1; k >= 0; k--) {
+    out[i + k] = v & 0xff;
+    v = Math.floor(v / 256); // not >>: a uint32 above 2^31 must not turn negative
+  }
+  return i + bytes;
+}
+
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function writeFloat64(out: Uint8Array, i: number, v: number): number {
+  f64[0] = v;
+  for (let k = 0; k < 8; k++) out[i + k] = f64Bytes[LITTLE_ENDIAN ? 7 - k : k]!;
+  return i + 8;
 }
 
 /** Encoded size of `v`, or -1 when encodeExact does not handle it (or it nests too deep). */
@@ -151,7 +178,7 @@ function exactSize(v: unknown, depth: number): number {
 }
 
 /** Writes `v` (which exactSize accepted) at `i`; returns where it ends. */
-function writeValue(out: Uint8Array, view: DataView, i: number, v: unknown): number {
+function writeValue(out: Uint8Array, i: number, v: unknown): number {
   if (v === null || v === undefined) {
     out[i] = 0xc0;
     return i + 1;
@@ -163,27 +190,27 @@ function writeValue(out: Uint8Array, view: DataView, i: number, v: unknown): num
   if (typeof v === 'number') {
     if (!Number.isInteger(v) || v < -0x80000000 || v > 0xffffffff) {
       out[i] = 0xcb;
-      view.setFloat64(i + 1, v);
-      return i + 9;
+      return writeFloat64(out, i + 1, v);
     }
     if (v >= 0) {
       if (v < 0x80) out[i++] = v;
       else if (v < 0x100) (out[i++] = 0xcc), (out[i++] = v);
-      else if (v < 0x10000) (out[i] = 0xcd), view.setUint16(i + 1, v), (i += 3);
-      else (out[i] = 0xce), view.setUint32(i + 1, v), (i += 5);
+      else if (v < 0x10000) (out[i] = 0xcd), (i = writeBE(out, i + 1, v, 2));
+      else (out[i] = 0xce), (i = writeBE(out, i + 1, v, 4));
       return i;
     }
+    // Two's complement in the field's width: `v + 2^bits` is the unsigned pattern.
     if (v >= -32) out[i++] = v & 0xff;
-    else if (v >= -0x80) (out[i] = 0xd0), view.setInt8(i + 1, v), (i += 2);
-    else if (v >= -0x8000) (out[i] = 0xd1), view.setInt16(i + 1, v), (i += 3);
-    else (out[i] = 0xd2), view.setInt32(i + 1, v), (i += 5);
+    else if (v >= -0x80) (out[i] = 0xd0), (out[i + 1] = v & 0xff), (i += 2);
+    else if (v >= -0x8000) (out[i] = 0xd1), (i = writeBE(out, i + 1, v + 0x10000, 2));
+    else (out[i] = 0xd2), (i = writeBE(out, i + 1, v + 0x100000000, 4));
     return i;
   }
   if (v instanceof Uint8Array) {
     const n = v.length;
     if (n < 0x100) (out[i] = 0xc4), (out[i + 1] = n), (i += 2);
-    else if (n < 0x10000) (out[i] = 0xc5), view.setUint16(i + 1, n), (i += 3);
-    else (out[i] = 0xc6), view.setUint32(i + 1, n), (i += 5);
+    else if (n < 0x10000) (out[i] = 0xc5), (i = writeBE(out, i + 1, n, 2));
+    else (out[i] = 0xc6), (i = writeBE(out, i + 1, n, 4));
     out.set(v, i);
     return i + n;
   }
@@ -196,9 +223,9 @@ function writeValue(out: Uint8Array, view: DataView, i: number, v: unknown): num
   }
   const a = v as readonly unknown[];
   if (a.length < 16) out[i++] = 0x90 | a.length;
-  else if (a.length < 0x10000) (out[i] = 0xdc), view.setUint16(i + 1, a.length), (i += 3);
-  else (out[i] = 0xdd), view.setUint32(i + 1, a.length), (i += 5);
-  for (const item of a) i = writeValue(out, view, i, item);
+  else if (a.length < 0x10000) (out[i] = 0xdc), (i = writeBE(out, i + 1, a.length, 2));
+  else (out[i] = 0xdd), (i = writeBE(out, i + 1, a.length, 4));
+  for (const item of a) i = writeValue(out, i, item);
   return i;
 }
 

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { isLogNotice, isRestNotice, peekCallId, REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_BLOCKING, transferOf, VIRTUAL_CLOCK_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
+import { isLogNotice, isRestNotice, peekCallId, REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_BLOCKING, transferOf, VIRTUAL_CLOCK_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_SLEEPING, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
 import { Kernel } from './kernel.js';
 import { LocalWire, SimWire } from './drivers/sim-wire.js';
 import { Conductor, DomainRest } from './lockstep.js';
@@ -72,7 +72,9 @@ let flushQueued = false;
 function flushWakes(): void {
   for (const w of wakes) {
     Atomics.add(w, SIGNAL_WAKE, 1);
-    Atomics.notify(w, SIGNAL_WAKE);
+    // Only a domain asleep in Atomics.wait needs the notify (SIGNAL_SLEEPING); one that waits for promised replies is woken by the post.
+    // A bare 4-byte signal (no slot) has no such word: always notified.
+    if (w.length <= SIGNAL_SLEEPING || Atomics.load(w, SIGNAL_SLEEPING) !== 0) Atomics.notify(w, SIGNAL_WAKE);
   }
   wakes.clear();
 }

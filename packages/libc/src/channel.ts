@@ -19,6 +19,7 @@ import {
   REPLY_SLOT_OFFSET,
   SIGNAL_BLOCKING,
   SIGNAL_REPLY_LENGTH,
+  SIGNAL_SLEEPING,
   SIGNAL_WAITING,
   SIGNAL_WAKE,
   SyscallError,
@@ -154,7 +155,12 @@ export class PortTransport implements FrameTransport {
       }
       let spins = SPIN;
       while (spins-- > 0 && Atomics.load(this.wake, SIGNAL_WAKE) === seen);
-      if (spins < 0) Atomics.wait(this.wake, SIGNAL_WAKE, seen);
+      if (spins < 0) {
+        // Said before sleeping: the kernel notifies only a sleeper (SIGNAL_SLEEPING); a bump it made meanwhile ends the wait at once.
+        if (this.slot) Atomics.store(this.wake, SIGNAL_SLEEPING, 1);
+        Atomics.wait(this.wake, SIGNAL_WAKE, seen);
+        if (this.slot) Atomics.store(this.wake, SIGNAL_SLEEPING, 0);
+      }
       seen = Atomics.load(this.wake, SIGNAL_WAKE);
     }
   }
