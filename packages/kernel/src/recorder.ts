@@ -16,7 +16,7 @@
 import { errnoName } from '@moat/abi';
 import { formatIpv4Address } from '@moat/netstack';
 
-export type RecordedKind = 'syscall' | 'packet' | 'transition' | 'lifecycle';
+export type RecordedKind = 'syscall' | 'packet' | 'transition' | 'lifecycle' | 'log';
 export type EventArgs = Record<string, string | number | boolean>;
 
 /** One event, in the shape of `@moat/sim`'s TimelineEvent. */
@@ -51,7 +51,10 @@ const SYSCALL = 0;
 const PACKET = 1;
 const TRANSITION = 2;
 const LIFECYCLE = 3;
-const KINDS: readonly RecordedKind[] = ['syscall', 'packet', 'transition', 'lifecycle'];
+const LOG = 4;
+/** A logged line longer than this is cut: the trace is bounded by events, and a line could be any length. */
+const LOG_LINE_CHARS = 200;
+const KINDS: readonly RecordedKind[] = ['syscall', 'packet', 'transition', 'lifecycle', 'log'];
 
 /** Where a packet was seen. */
 export type PacketDirection = 'tx' | 'rx' | 'lo';
@@ -128,6 +131,11 @@ export class Recorder {
   /** A domain attached, detached or was reported (oops). */
   lifecycle(track: string, name: string, args?: EventArgs): void {
     this.instant(LIFECYCLE, track, name, args);
+  }
+
+  /** A line a domain logged, where the kernel sees it (lockstep's log notices), cut to LOG_LINE_CHARS. */
+  log(track: string, line: string): void {
+    this.instant(LOG, track, line.length > LOG_LINE_CHARS ? `${line.slice(0, LOG_LINE_CHARS)}...` : line, undefined);
   }
 
   /**

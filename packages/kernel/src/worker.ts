@@ -230,7 +230,10 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
   port.on('message', (m) => {
     if (rest) {
       if (isRestNotice(m)) return void (rest.noticed(m), conductor!.advance());
-      if (isLogNotice(m)) return void conductor!.logged(name, m.log);
+      if (isLogNotice(m)) {
+        kernel.recorder?.log(name, m.log);
+        return void conductor!.logged(name, m.log);
+      }
       rest.onMessage(Atomics.load(wake, SIGNAL_BLOCKING), m instanceof Uint8Array ? peekCallId(m) : UNKNOWN_CALL_ID);
     }
     kernel.submit(d, m, true);

@@ -39,7 +39,9 @@ export async function collectTimeline(machines: Machine[], runStartedAtEpochMs: 
   // Stable: equal times keep machine order, then each kernel's recording order
   // (a kernel records a call when it answers it, so its own list is not in time order).
   events.sort((a, b) => a.ts - b.ts);
-  return { events, dropped, hash: timelineHash(events) };
+  // Virtual times repeat with the run (lockstep): then the hash covers them too.
+  const virtual = traces.length > 0 && traces.every((trace) => trace.t?.virtual === true);
+  return { events, dropped, hash: timelineHash(events, virtual) };
 }
 
 function rebase(t: KernelTimeline, runStartedAtEpochMs: number, kernelTrack: string): TimelineEvent[] {
@@ -54,8 +56,9 @@ function rebase(t: KernelTimeline, runStartedAtEpochMs: number, kernelTrack: str
 }
 
 /**
- * SHA-256 over the events' order and content without their times and
- * durations: one line per event of [kind, track, name, args sorted by key].
+ * SHA-256 over the events' order and content: one line per event of [kind,
+ * track, name, args sorted by key], and with `withTimes` (a lockstep run,
+ * whose times are virtual) its time and duration first.
  *
  * It is only reproducible where the order is. A kernel serves its domains
  * round-robin as their requests arrive in real time, so how different
@@ -66,11 +69,11 @@ function rebase(t: KernelTimeline, runStartedAtEpochMs: number, kernelTrack: str
  * them different in substance. A lockstep run (RunOptions.lockstep) fixes
  * the order, so its hash repeats (docs/scenarios.md).
  */
-export function timelineHash(events: readonly TimelineEvent[]): string {
+export function timelineHash(events: readonly TimelineEvent[], withTimes = false): string {
   const hash = createHash('sha256');
   for (const e of events) {
     const args = e.args ? Object.keys(e.args).sort().map((k) => [k, e.args![k]]) : [];
-    hash.update(JSON.stringify([e.kind, e.track, e.name, args]));
+    hash.update(JSON.stringify(withTimes ? [e.ts, e.dur ?? null, e.kind, e.track, e.name, args] : [e.kind, e.track, e.name, args]));
     hash.update('\n');
   }
   return hash.digest('hex');
