@@ -149,5 +149,6 @@ export function toChromeTrace(report: ScenarioReport): ChromeTrace {
   };
   if (events.length < all.length) otherData.unplaceableEvents = all.length - events.length;
   if (report.timeline?.hash) otherData.hash = report.timeline.hash;
+  if (report.lockstep) otherData.lockstep = 'virtual time';
   return { traceEvents: [...meta, ...body], displayTimeUnit: 'ms', otherData };
 }

@@ -68,6 +68,7 @@ function header(r: ScenarioReport): string {
   const tl = r.timeline;
   const facts: [string, string][] = [
     ['seed', esc(r.seed)],
+    ...(r.lockstep ? ([['mode', 'lockstep: timeline in virtual time, repeats with the seed']] as [string, string][]) : []),
     ['duration', esc(formatMicros(r.durationMs * 1000))],
     ['verdicts', `${num(passing)} of ${num(r.verdicts.length)} pass`],
     ['domains', num(r.domains.length)],

@@ -30,7 +30,7 @@ function faultsSuffered(delivered: Record<string, number> | undefined, status: s
 
 export function renderReport(r: ScenarioReport): string {
   const out: string[] = [];
-  out.push(bold(`Scenario ${r.scenario}`) + ` (seed ${r.seed}, ${(r.durationMs / 1000).toFixed(2)} s)`);
+  out.push(bold(`Scenario ${r.scenario}`) + ` (seed ${r.seed}${r.lockstep ? ', lockstep: virtual time' : ''}, ${(r.durationMs / 1000).toFixed(2)} s)`);
   out.push(r.description, '');
   out.push(bold('Domains'));
   const rows = [['domain', 'role', 'ended', 'restarts', 'faults suffered', 'syscalls', 'ok', 'refused (by errno)', 'bytes sent/received', 'left held']];

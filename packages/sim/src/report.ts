@@ -45,6 +45,8 @@ export interface ScenarioReport {
   scenario: string;
   description: string;
   seed: number;
+  /** Run in lockstep (RunOptions.lockstep): the timeline's times are virtual, and a replay repeats its hash. */
+  lockstep?: boolean;
   durationMs: number;
   domains: DomainReport[];
   /** The kernel the domains under test share. */

@@ -205,6 +205,7 @@ export async function runScenario(declared: ScenarioDefinition, options: RunOpti
       scenario: def.name,
       description: def.description,
       seed,
+      ...(lockstep ? { lockstep } : {}),
       durationMs: performance.now() - started,
       domains: [...supervisors.values()].map((s) => supervisedReport(s)),
       kernel: {
