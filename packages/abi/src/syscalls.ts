@@ -5,6 +5,9 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { ErrnoName } from './errno.js';
+import { SYS, type SyscallName } from './numbers.js';
+
+export { SYS, SYSCALL_BY_NUMBER, type SyscallName } from './numbers.js';
 
 const IPV4 = '^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$';
 
@@ -48,85 +51,75 @@ const HANDLE_ERRORS = ['EBADF', 'ENOTSOCK', 'EACCES'] as const satisfies readonl
 
 export const SYSCALLS = {
   /** Does nothing; measures the channel. */
-  null: { no: 0, args: Type.Tuple([]), errors: [] },
+  null: { no: SYS.null, args: Type.Tuple([]), errors: [] },
   socket: {
-    no: 1,
+    no: SYS.socket,
     args: Type.Tuple([Int('domain'), Int('type'), Int('protocol')]),
     errors: ['EAFNOSUPPORT', 'EPROTONOSUPPORT', 'EMFILE', 'ENOBUFS'],
   },
   bind: {
-    no: 2,
+    no: SYS.bind,
     args: Type.Tuple([Handle, SockAddrSchema]),
     errors: [...HANDLE_ERRORS, 'EADDRINUSE', 'EADDRNOTAVAIL'],
   },
   connect: {
-    no: 3,
+    no: SYS.connect,
     args: Type.Tuple([Handle, SockAddrSchema]),
     errors: [...HANDLE_ERRORS, 'EADDRINUSE', 'ENETUNREACH', 'EINPROGRESS', 'EALREADY', 'EISCONN', 'ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET'],
   },
   sendto: {
-    no: 4,
+    no: SYS.sendto,
     args: Type.Tuple([Handle, Type.Uint8Array({ title: 'data' }), Int('flags'), Type.Union([SockAddrSchema, Type.Null()])]),
     errors: [...HANDLE_ERRORS, 'EDESTADDRREQ', 'EMSGSIZE', 'ENOBUFS', 'EAGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'],
   },
   recvfrom: {
-    no: 5,
+    no: SYS.recvfrom,
     args: Type.Tuple([Handle, Type.Integer({ title: 'maxlen', minimum: 0, maximum: 0x7fffffff }), Int('flags')]),
     // EPIPE: a stream reset by its peer after the peer's FIN (CLOSE-WAIT), reported once, as Linux does.
     errors: [...HANDLE_ERRORS, 'EAGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNREFUSED', 'ECONNRESET', 'ENOTCONN', 'ETIMEDOUT', 'EPIPE'],
   },
-  close: { no: 6, args: Type.Tuple([Handle]), errors: ['EBADF'] },
-  getsockname: { no: 7, args: Type.Tuple([Handle]), errors: [...HANDLE_ERRORS] },
-  getpeername: { no: 8, args: Type.Tuple([Handle]), errors: [...HANDLE_ERRORS, 'ENOTCONN'] },
+  close: { no: SYS.close, args: Type.Tuple([Handle]), errors: ['EBADF'] },
+  getsockname: { no: SYS.getsockname, args: Type.Tuple([Handle]), errors: [...HANDLE_ERRORS] },
+  getpeername: { no: SYS.getpeername, args: Type.Tuple([Handle]), errors: [...HANDLE_ERRORS, 'ENOTCONN'] },
   setsockopt: {
-    no: 9,
+    no: SYS.setsockopt,
     args: Type.Tuple([Handle, Int('level'), Int('optname'), Int('value')]),
     errors: [...HANDLE_ERRORS, 'ENOPROTOOPT'],
   },
   getsockopt: {
-    no: 10,
+    no: SYS.getsockopt,
     args: Type.Tuple([Handle, Int('level'), Int('optname')]),
     errors: [...HANDLE_ERRORS, 'ENOPROTOOPT'],
   },
-  fcntl: { no: 11, args: Type.Tuple([Handle, Int('cmd'), Int('arg')]), errors: [...HANDLE_ERRORS] },
+  fcntl: { no: SYS.fcntl, args: Type.Tuple([Handle, Int('cmd'), Int('arg')]), errors: [...HANDLE_ERRORS] },
   poll: {
-    no: 12,
+    no: SYS.poll,
     args: Type.Tuple([Type.Array(PollFd, { title: 'fds', maxItems: POLL_MAX_FDS }), Int('timeout')]),
     errors: [],
   },
   grant: {
-    no: 13,
+    no: SYS.grant,
     args: Type.Tuple([Handle, DomainName, Type.Integer({ title: 'rights', minimum: 0, maximum: 0xff })]),
     errors: [...HANDLE_ERRORS, 'ESRCH', 'EMFILE'],
   },
-  revoke: { no: 14, args: Type.Tuple([Handle, DomainName]), errors: [...HANDLE_ERRORS, 'ESRCH'] },
+  revoke: { no: SYS.revoke, args: Type.Tuple([Handle, DomainName]), errors: [...HANDLE_ERRORS, 'ESRCH'] },
   /** The caller's own accounting: handles, buffers and bytes it holds. */
-  stats: { no: 15, args: Type.Tuple([]), errors: [] },
+  stats: { no: SYS.stats, args: Type.Tuple([]), errors: [] },
   listen: {
-    no: 16,
+    no: SYS.listen,
     args: Type.Tuple([Handle, Int('backlog')]),
     errors: [...HANDLE_ERRORS, 'EOPNOTSUPP', 'EINVAL', 'EADDRINUSE'],
   },
   /** Returns [handle, addr, port] of the new connection. */
-  accept: { no: 17, args: Type.Tuple([Handle]), errors: [...HANDLE_ERRORS, 'EOPNOTSUPP', 'EINVAL', 'EAGAIN', 'EMFILE'] },
-  shutdown: { no: 18, args: Type.Tuple([Handle, Int('how')]), errors: [...HANDLE_ERRORS, 'ENOTCONN', 'EINVAL'] },
-} as const satisfies Record<string, SyscallSpec>;
+  accept: { no: SYS.accept, args: Type.Tuple([Handle]), errors: [...HANDLE_ERRORS, 'EOPNOTSUPP', 'EINVAL', 'EAGAIN', 'EMFILE'] },
+  shutdown: { no: SYS.shutdown, args: Type.Tuple([Handle, Int('how')]), errors: [...HANDLE_ERRORS, 'ENOTCONN', 'EINVAL'] },
+} as const satisfies Record<SyscallName, SyscallSpec>;
 
-export type SyscallName = keyof typeof SYSCALLS;
 export type SyscallArgs<N extends SyscallName> = Static<(typeof SYSCALLS)[N]['args']>;
 
-/** Syscall numbers by name, and names by number. */
-export const SYS = Object.fromEntries(Object.entries(SYSCALLS).map(([n, s]) => [n, s.no])) as {
-  readonly [N in SyscallName]: (typeof SYSCALLS)[N]['no'];
-};
 /** The most items a request frame can have: its call id, its number and the longest argument list. */
 export const MAX_REQUEST_ITEMS = 2 + Math.max(...Object.values(SYSCALLS).map((s) => (s.args as { maxItems?: number }).maxItems ?? 0));
 
-export const SYSCALL_BY_NUMBER: ReadonlyArray<SyscallName | undefined> = (() => {
-  const table: (SyscallName | undefined)[] = [];
-  for (const [name, spec] of Object.entries(SYSCALLS)) table[spec.no] = name as SyscallName;
-  return table;
-})();
 
 /** What `recvfrom` returns: the datagram, its sender, and MSG_TRUNC when the buffer was short. */
 export type RecvfromResult = [data: Uint8Array, addr: string, port: number, flags: number];

@@ -30,7 +30,7 @@ import {
   type LogNotice,
   type Reply,
   type RestNotice,
-} from '@moat/abi';
+} from '@moat/abi/core';
 import { deliverFault } from './fault.js';
 
 /** Iterations to spin on the wake-up word before sleeping: a free core often answers within them. */

@@ -5,7 +5,7 @@
  * program does.
  */
 import { resourceLimits } from 'node:worker_threads';
-import type { FaultDelivery } from '@moat/abi';
+import type { FaultDelivery } from '@moat/abi/core';
 
 /** The error an injected 'throw' raises from the syscall (a program may catch it, as any library error). */
 export class InjectedFault extends Error {

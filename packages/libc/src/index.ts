@@ -49,7 +49,7 @@ export {
   SyscallError,
   UDP_MAX_PAYLOAD,
   type ErrnoName,
-} from '@moat/abi';
+} from '@moat/abi/core';
 
 /** The file a domain worker starts from. */
 export const DOMAIN_RUNTIME_URL = new URL('./runtime.js', import.meta.url);

@@ -4,7 +4,7 @@
  * `AsyncSockets` returns promises. Failures throw SyscallError with the
  * errno (`err.code === 'EAGAIN'`), as Node's own system errors do.
  */
-import { SYS, type AcceptResult, type DomainAccounting, type GetsocknameResult, type RecvfromResult, type SockAddr } from '@moat/abi';
+import { SYS, type AcceptResult, type DomainAccounting, type GetsocknameResult, type RecvfromResult, type SockAddr } from '@moat/abi/core';
 import type { Channel } from './channel.js';
 
 export type { SockAddr };

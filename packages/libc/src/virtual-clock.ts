@@ -7,7 +7,7 @@
  * syscalls: a loop that only reads the clock never ends) does the same thing
  * in every run of a seed.
  */
-import { VIRTUAL_CLOCK_OFFSET } from '@moat/abi';
+import { VIRTUAL_CLOCK_OFFSET } from '@moat/abi/core';
 
 /** What a virtual Date reads at virtual time 0: a fixed instant, so that dates repeat too. */
 export const VIRTUAL_EPOCH_MS = Date.UTC(2000, 0, 1);

@@ -4,7 +4,7 @@
  * to back ('sync') or asynchronous ones, about `inFlight` of them in flight at
  * all times ('async'). After 'stop' it answers with what it did; 'end' ends it.
  */
-import { encodeRequest, SYS } from '@moat/abi';
+import { encodeRequest, SYS } from '@moat/abi/core';
 import { AF_INET, defineProgram, errnoOf, MSG_DONTWAIT, SOCK_DGRAM, type SockAddr } from '@moat/libc';
 
 /** The call id of the raw requests: far above the channel's own, so their replies match no call of its own and are dropped. */

@@ -16,7 +16,7 @@
  * on the wire are received and checked to be one version, whole.
  */
 import { Worker } from 'node:worker_threads';
-import { decodeFrame, encodeRequest, SYS } from '@moat/abi';
+import { decodeFrame, encodeRequest, SYS } from '@moat/abi/core';
 import { AF_INET, defineProgram, errnoOf, SO_RCVTIMEO, SOCK_DGRAM, SOL_SOCKET } from '@moat/libc';
 
 export interface RequestMutatorArgs {

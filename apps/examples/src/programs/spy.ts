@@ -10,7 +10,7 @@
  * the marker (from the seed) only to look for it. It stops when the OTA says
  * 'done'.
  */
-import { decodeFrame, encodeRequest, SYS } from '@moat/abi';
+import { decodeFrame, encodeRequest, SYS } from '@moat/abi/core';
 import { AF_INET, defineProgram, errnoOf, IPPROTO_ICMP, MSG_DONTWAIT, MSG_PEEK, SO_RCVTIMEO, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET } from '@moat/libc';
 import { MarkerScanner, otaMarker } from './library-kit.js';
 

@@ -8,7 +8,7 @@
  * sockets and buffers. Each attempt's result is tallied; a breach is a
  * success where isolation demands a refusal.
  */
-import { decodeFrame, encodeRequest, SYS } from '@moat/abi';
+import { decodeFrame, encodeRequest, SYS } from '@moat/abi/core';
 import { AF_INET, errnoName, errnoOf, MSG_DONTWAIT, SOCK_DGRAM, SOCK_STREAM, type DomainContext, type SockAddr } from '@moat/libc';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { attempt, record, type Attempt } from './library-kit.js';
