@@ -1,6 +1,5 @@
 /** The kernel's socket object: never leaves the kernel; domains hold handles to it. */
-import { DatagramSocket, socketMachine, type TcpSocket } from '@moat/netstack';
-import { createActor, type Actor } from 'xstate';
+import { DatagramSocket, MachineCell, socketMachine, type TcpSocket } from '@moat/netstack';
 import type { Domain } from './domain.js';
 
 export class KSocket {
@@ -25,7 +24,7 @@ export class KSocket {
    * A stream socket's life as the BSD API sees it (socketMachine): the kernel
    * tells it what happened and asks it which calls the current state allows.
    */
-  readonly life: Actor<typeof socketMachine> | undefined;
+  readonly life: MachineCell<typeof socketMachine> | undefined;
 
   /** `accepted`: a connection a listener produced, born connected. */
   constructor(
@@ -34,7 +33,7 @@ export class KSocket {
     accepted = false,
   ) {
     if (!(sock instanceof DatagramSocket)) {
-      this.life = createActor(socketMachine, accepted ? { snapshot: socketMachine.resolveState({ value: 'connected' }) } : undefined).start();
+      this.life = new MachineCell(socketMachine, accepted ? socketMachine.resolveState({ value: 'connected' }) : undefined);
     }
   }
 

@@ -1,3 +1,4 @@
+export * from './machine-cell.js';
 export * from './buffer.js';
 export * from './counters.js';
 export * from './device.js';

@@ -6,7 +6,7 @@
  * code drives with an event only when a control transition happens (never
  * per data segment), and whose transition `meta` says what to emit.
  */
-import { createActor, type Actor } from 'xstate';
+import { MachineCell } from '../machine-cell.js';
 import type { TcpHeader, TcpOptions } from '../wire/tcp.js';
 import { tcpHeaderLength, TCP_ACK, TCP_FIN, TCP_HEADER_LEN, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import { ChallengeAckLimiter, classifyAck, RFC5961_CHALLENGE_ACK_LIMITS, rstAction, segmentAcceptable, trimToWindow } from './acceptability.js';
@@ -142,7 +142,7 @@ export class TcpConnection {
   /** Told when the user gives the connection work for its next output (the TCP layer polls only such connections and due timers). */
   onActivity: (() => void) | undefined;
 
-  private readonly machine: Actor<typeof tcpConnectionMachine>;
+  private readonly machine: MachineCell<typeof tcpConnectionMachine>;
   private readonly config: TcpConfig;
   // Send sequence space (RFC 9293 3.3.1).
   private readonly iss: number;
@@ -229,7 +229,7 @@ export class TcpConnection {
     if (this.config.windowScaling) {
       while (this.rcvShift < MAX_WINDOW_SHIFT && this.config.rcvBuf >> this.rcvShift > 65535) this.rcvShift++;
     }
-    this.machine = createActor(tcpConnectionMachine).start();
+    this.machine = new MachineCell(tcpConnectionMachine);
   }
 
   get state(): TcpState {
