@@ -1,6 +1,8 @@
 /**
- * A simulated machine as the host sees it: one kernel worker and the domains
- * attached to it. The host only wires and observes; it keeps no kernel state.
+ * A simulated machine as the host sees it: its kernel, in a worker of its own
+ * (or, in lockstep, in the one worker every machine of the run shares), and
+ * the domains attached to it. The host only wires and observes; it keeps no
+ * kernel state.
  * Each domain gets its channel (a MessagePort whose other end the kernel
  * holds) and a wake-up word, and nothing else. A domain runs in a worker, or
  * in a child process whose pipes the host bridges to that same port
@@ -243,7 +245,7 @@ export class Machine {
     await this.control({ op: 'wire', iface, wire }, wire.kind === 'sim' ? [wire.port] : []);
   }
 
-  /** @internal Lockstep: joins an interface to one of a machine of the same worker by a simulated link (Network.link). */
+  /** @internal Lockstep: joins an interface to another machine's, in the same worker, by a simulated link (Network.link). */
   async linkInWorker(iface: string, peer: Machine, peerIface: string, faults: LinkFaults, seeds: [number, number]): Promise<void> {
     if (peer.worker !== this.worker) throw new Error(`${this.name} and ${peer.name} are not in one kernel worker`);
     await Promise.all([this.ready, peer.ready]);
@@ -283,7 +285,7 @@ export class Machine {
     await this.control({ op: 'cancelAttach', name });
   }
 
-  /** Lockstep only: stops the kernel's clock and serving, before the host kills the domains left. */
+  /** Lockstep only: stops the clock and the serving of every kernel in the worker, before the host kills the domains left. */
   async hold(): Promise<void> {
     await this.control({ op: 'hold' });
   }
