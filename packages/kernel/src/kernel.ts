@@ -91,10 +91,11 @@ export interface KernelOptions {
   tracePackets?: boolean;
   now?: () => number;
   /**
-   * Deterministic mode (docs/scenarios.md, "Lockstep"): a virtual clock from
-   * 0, no timers or setImmediate of the kernel's own; the worker calls
-   * `lockstepAdvance` after every event, which serves rounds only when no
-   * domain is running and moves the clock only when every domain waits.
+   * Deterministic mode (docs/scenarios.md, "Lockstep"): the conductor's
+   * virtual clock (lockstep.ts), no timers or setImmediate of the kernel's
+   * own; the worker lets the conductor go on after every event, and it
+   * serves rounds only when no domain of any of its kernels is running and
+   * moves the clock only when every domain waits.
    */
   lockstep?: boolean;
   /** Lockstep: the conductor of the run, shared by every kernel of the worker (one kernel alone makes its own). */
