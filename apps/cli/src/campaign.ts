@@ -33,6 +33,8 @@ export interface CampaignOptions {
   faults?: string[];
   /** Run every seed in lockstep (RunOptions.lockstep): each replay command then repeats its seed's event log. */
   lockstep?: boolean;
+  /** What the replay commands say of the clock (`--lockstep` or `--realtime`); nothing for a module scenario, which has one way to run. */
+  clock?: 'lockstep' | 'realtime';
   /** Each seed's result as it arrives (done and failed include it). */
   onResult?(result: SeedResult, progress: { done: number; failed: number; total: number }): void;
   /** A pool thread began running this seed. */
@@ -69,6 +71,8 @@ export interface CampaignSummary {
   seeds: number;
   jobs: number;
   timeoutMs: number;
+  /** Every seed ran in lockstep (its replay repeats its event log). */
+  lockstep?: boolean;
   /** Seeds that produced a result (passed + failed). */
   runs: number;
   passed: number;
@@ -97,8 +101,8 @@ export function shellQuote(word: string): string {
 /** Heap of each pool thread: a seed's scenario host (its domains and kernels run in threads of their own). */
 export const POOL_THREAD_HEAP_MB = 1024;
 
-export function replayCommand(scenario: string, seed: number, faults: readonly string[] = [], lockstep = false): string {
-  return `moat replay ${shellQuote(scenario)} --seed ${seed}${faults.map((f) => ` --fault ${shellQuote(f)}`).join('')}${lockstep ? ' --lockstep' : ''}`;
+export function replayCommand(scenario: string, seed: number, faults: readonly string[] = [], clock?: 'lockstep' | 'realtime'): string {
+  return `moat replay ${shellQuote(scenario)} --seed ${seed}${faults.map((f) => ` --fault ${shellQuote(f)}`).join('')}${clock ? ` --${clock}` : ''}`;
 }
 
 export function classesOf(r: SeedResult): string[] {
@@ -263,17 +267,17 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
   }
   if (callbackError) throw callbackError.error;
   const wallMs = performance.now() - started;
-  return summarize(options.scenario, { firstSeed, seeds, jobs, timeoutMs }, results, { wallMs, interrupted: stopping, threadErrors }, options.faults, options.lockstep);
+  return summarize(options.scenario, { firstSeed, seeds, jobs, timeoutMs, ...(options.lockstep ? { lockstep: true } : {}) }, results, { wallMs, interrupted: stopping, threadErrors }, options.faults, options.clock ?? (options.lockstep ? 'lockstep' : undefined));
 }
 
 /** Builds the summary from per-seed results (any order). */
 export function summarize(
   scenario: string,
-  plan: { firstSeed: number; seeds: number; jobs: number; timeoutMs: number },
+  plan: { firstSeed: number; seeds: number; jobs: number; timeoutMs: number; lockstep?: boolean },
   results: SeedResult[],
   run: { wallMs: number; interrupted: boolean; threadErrors?: string[] },
   faults: readonly string[] = [],
-  lockstep = false,
+  clock?: 'lockstep' | 'realtime',
 ): CampaignSummary {
   const sorted = [...results].sort((a, b) => a.seed - b.seed);
   const failing = sorted.filter((r) => !r.passed);
@@ -303,7 +307,7 @@ export function summarize(
     failing: failing.map((r) => ({
       seed: r.seed,
       classes: classesOf(r),
-      replay: replayCommand(scenario, r.seed, faultsForSeed(faults, r.seed), lockstep),
+      replay: replayCommand(scenario, r.seed, faultsForSeed(faults, r.seed), clock),
       ...(r.hash ? { hash: r.hash } : {}),
       failedVerdicts: r.failedVerdicts,
       domains: r.domains,
@@ -332,7 +336,7 @@ const oneLine = (text: string, max = 100) => clip(text.split('\n')[0]!.trim(), m
 export function renderCampaignSummary(s: CampaignSummary): string {
   const out: string[] = [];
   const last = s.firstSeed + s.seeds - 1;
-  out.push(`Campaign ${s.scenario}: seeds ${s.firstSeed}..${last}, ${plural(s.jobs, 'job')}, timeout ${s.timeoutMs / 1000} s`);
+  out.push(`Campaign ${s.scenario}: seeds ${s.firstSeed}..${last}, ${plural(s.jobs, 'job')}, timeout ${s.timeoutMs / 1000} s${s.lockstep ? ', lockstep' : ''}`);
   out.push(`${plural(s.runs, 'run')}: ${s.passed} passed, ${s.failed} failed` + (s.interrupted ? ` (interrupted: ${plural(s.notRun, 'seed')} not run)` : ''));
   if (s.failures.length) {
     out.push('', 'Failures by class:');

@@ -59,6 +59,7 @@ interface RunOptions {
   html?: string;
   fault: string[];
   lockstep?: boolean;
+  realtime?: boolean;
 }
 
 /**
@@ -82,22 +83,33 @@ async function faultsOrExit(entry: object, specs: string[]): Promise<AnyFaultDef
 
 const LOCKSTEP_HELP =
   'run deterministically: every kernel in one worker on a virtual clock, domains served in a fixed order, so a seed gives the same event log hash every time (docs/scenarios.md, "Lockstep")';
+const REALTIME_HELP = "run on the real clock, domains served as the OS schedules them (races included; a seed's event log then differs between runs)";
 
-/** --lockstep: only a defineScenario scenario (a module's own run() would ignore it); otherwise exit code 2. */
-async function lockstepOrExit(entry: object): Promise<void> {
-  if ((entry as { definition?: ScenarioDefinition }).definition) return;
-  const name = (entry as { name?: string }).name ?? 'this scenario';
-  console.error(`moat: --lockstep: ${name} cannot run in lockstep: it is not declared with defineScenario`);
-  process.exit(EXIT_USAGE);
+/**
+ * Whether to run in lockstep: --lockstep or --realtime if given, else the
+ * command's default, which applies to scenarios declared with defineScenario
+ * only (a module's own run() cannot run in lockstep). Bad combinations end
+ * the command with exit code 2.
+ */
+function lockstepOrExit(entry: object, opts: { lockstep?: boolean; realtime?: boolean }, byDefault: boolean): boolean {
+  const declared = !!(entry as { definition?: ScenarioDefinition }).definition;
+  const fail = (message: string): never => {
+    console.error(`moat: ${message}`);
+    process.exit(EXIT_USAGE);
+  };
+  if (opts.lockstep && opts.realtime) fail('--lockstep and --realtime: choose one');
+  if (opts.lockstep && !declared) fail(`--lockstep: ${(entry as { name?: string }).name ?? 'this scenario'} cannot run in lockstep: it is not declared with defineScenario`);
+  if (opts.realtime) return false;
+  return opts.lockstep === true || (byDefault && declared);
 }
 
 /** run and replay: one seed of one scenario, its report printed (and written), the exit code from its verdicts. */
-async function runOne(arg: string, opts: RunOptions): Promise<void> {
+async function runOne(arg: string, opts: RunOptions, lockstepByDefault: boolean): Promise<void> {
   const { entry } = await scenarioOrExit(arg);
   const faults = await faultsOrExit(entry, opts.fault);
-  if (opts.lockstep) await lockstepOrExit(entry);
+  const lockstep = lockstepOrExit(entry, opts, lockstepByDefault);
   if (opts.capture) await mkdir(opts.capture, { recursive: true });
-  const report: ScenarioReport = await entry.run({ seed: opts.seed, captureDir: opts.capture && resolve(opts.capture), ...(faults.length ? { faults } : {}), ...(opts.lockstep ? { lockstep: true } : {}) });
+  const report: ScenarioReport = await entry.run({ seed: opts.seed, captureDir: opts.capture && resolve(opts.capture), ...(faults.length ? { faults } : {}), ...(lockstep ? { lockstep: true } : {}) });
   const json = JSON.stringify(report, null, 2);
   if (opts.out) await writeFile(opts.out, json + '\n');
   if (opts.trace || opts.html) {
@@ -124,6 +136,7 @@ interface CampaignCliOptions {
   out?: string;
   fault: string[];
   lockstep?: boolean;
+  realtime?: boolean;
 }
 
 async function campaign(arg: string, opts: CampaignCliOptions): Promise<void> {
@@ -131,7 +144,9 @@ async function campaign(arg: string, opts: CampaignCliOptions): Promise<void> {
   // Checked here with the first seed's values, so a bad spec is a usage error and not every seed's crash.
   const { faultsForSeed } = await import('./campaign-protocol.js');
   await faultsOrExit(entry, faultsForSeed(opts.fault, opts.firstSeed));
-  if (opts.lockstep) await lockstepOrExit(entry);
+  // A declared scenario's seeds run in lockstep unless --realtime, so each replay command repeats its seed exactly.
+  const lockstep = lockstepOrExit(entry, opts, true);
+  const declared = !!(entry as { definition?: ScenarioDefinition }).definition;
   const stop = new AbortController();
   const force = new AbortController();
   const running = new Set<number>();
@@ -159,7 +174,7 @@ async function campaign(arg: string, opts: CampaignCliOptions): Promise<void> {
     const threads = Math.min(opts.jobs, opts.seeds);
     console.error(
       `moat: campaign ${scenario}: seeds ${opts.firstSeed}..${opts.firstSeed + opts.seeds - 1} on ${threads} thread${threads === 1 ? '' : 's'}, ` +
-        `timeout ${opts.timeoutMs} ms (Ctrl-C stops it)`,
+        `timeout ${opts.timeoutMs} ms, ${lockstep ? 'lockstep' : 'real time'} (Ctrl-C stops it)`,
     );
   }
   progress = createProgress(opts.json ? 'none' : process.stderr.isTTY ? 'bar' : 'lines', scenario, opts.seeds);
@@ -172,7 +187,8 @@ async function campaign(arg: string, opts: CampaignCliOptions): Promise<void> {
       firstSeed: opts.firstSeed,
       timeoutMs: opts.timeoutMs,
       faults: opts.fault,
-      lockstep: opts.lockstep,
+      lockstep,
+      clock: declared ? (lockstep ? 'lockstep' : 'realtime') : undefined,
       signal: stop.signal,
       forceSignal: force.signal,
       onStart: (seed) => running.add(seed),
@@ -227,7 +243,8 @@ const reportOptions = (cmd: Command) =>
       repeated,
       [] as string[],
     )
-    .option('--lockstep', LOCKSTEP_HELP);
+    .option('--lockstep', LOCKSTEP_HELP)
+    .option('--realtime', REALTIME_HELP);
 
 reportOptions(
   program
@@ -238,7 +255,8 @@ reportOptions(
     .option('--seed <n>', 'seed for every random choice of the run', integer(0), 1),
 )
   .addHelpText('after', example('moat run ota-isolation --seed 3 --capture captures/', 'moat run ota-isolation --html report.html --trace trace.json'))
-  .action((name: string, opts: RunOptions) => runOne(name, opts));
+  .addHelpText('after', '\nA run is on the real clock unless --lockstep.')
+  .action((name: string, opts: RunOptions) => runOne(name, opts, false));
 
 reportOptions(
   program
@@ -250,8 +268,12 @@ reportOptions(
     .argument('<scenario>', SCENARIO_ARG)
     .requiredOption('--seed <n>', 'the seed to replay (required)', integer(0)),
 )
-  .addHelpText('after', example('moat replay ota-udp --seed 42', 'moat replay ./my-scenario.mjs --seed 7 --json --out seed7.json'))
-  .action((name: string, opts: RunOptions) => runOne(name, opts));
+  .addHelpText(
+    'after',
+    '\nA scenario declared with defineScenario replays in lockstep unless --realtime (a module scenario runs on the real clock).' +
+      example('moat replay ota-udp --seed 42', 'moat replay ./my-scenario.mjs --seed 7 --json --out seed7.json'),
+  )
+  .action((name: string, opts: RunOptions) => runOne(name, opts, true));
 
 program
   .command('campaign')
@@ -273,7 +295,8 @@ program
     repeated,
     [] as string[],
   )
-  .option('--lockstep', `${LOCKSTEP_HELP}; the replay commands printed carry it, and each failing seed's hash is in the JSON summary`)
+  .option('--lockstep', `${LOCKSTEP_HELP}; the default for a scenario declared with defineScenario; each failing seed's hash is in the JSON summary`)
+  .option('--realtime', `${REALTIME_HELP}; the replay commands printed carry it`)
   .addHelpText(
     'after',
     '\nProgress goes to stderr: a bar on a terminal, a line every tenth of the campaign otherwise.' +

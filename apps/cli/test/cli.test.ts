@@ -173,20 +173,41 @@ describe('campaign --fault', () => {
   });
 });
 
-describe('campaign --lockstep', () => {
-  it("prints replay commands that repeat each failing seed's event log", async () => {
+describe('lockstep by default', () => {
+  it("campaigns and replays a declared scenario in lockstep: each failing seed's replay prints its hash again", async () => {
     const judged = fixture('looper-judged.mjs');
-    const r = await moat(['campaign', judged, '--seeds', '2', '--first-seed', '30', '--jobs', '2', '--json', '--lockstep', '--fault', 'looper:throw@{seed}']);
+    const r = await moat(['campaign', judged, '--seeds', '2', '--first-seed', '30', '--jobs', '2', '--json', '--fault', 'looper:throw@{seed}']);
     expect(r.code).toBe(1);
     const summary = JSON.parse(r.stdout) as CampaignSummary;
+    expect(summary.lockstep).toBe(true);
     expect(summary.failedSeeds).toEqual([30, 31]);
     const [first, second] = summary.failing;
     expect(first!.replay).toBe(`moat replay ${judged} --seed 30 --fault looper:throw@30 --lockstep`);
     expect(first!.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(second!.hash).not.toBe(first!.hash);
-    const replay = await moat(first!.replay.split(' ').slice(1));
+    // Replay's own default is lockstep too: the command without the flag gives the same hash.
+    const [replay, bare] = await Promise.all([moat(first!.replay.split(' ').slice(1)), moat(['replay', judged, '--seed', '30', '--fault', 'looper:throw@30'])]);
     expect(replay.code).toBe(1);
     expect(replay.stdout).toContain(`event log hash: ${first!.hash}`);
+    expect(bare.stdout).toContain('lockstep: virtual time');
+    expect(bare.stdout).toContain(`event log hash: ${first!.hash}`);
+  });
+
+  it('--realtime opts out, and says so in the replay commands; --lockstep with --realtime is refused', async () => {
+    const judged = fixture('looper-judged.mjs');
+    const [real, both, run] = await Promise.all([
+      moat(['campaign', judged, '--seeds', '1', '--first-seed', '5', '--jobs', '1', '--json', '--realtime', '--fault', 'looper:throw@{seed}']),
+      moat(['replay', judged, '--seed', '1', '--lockstep', '--realtime']),
+      moat(['run', judged, '--seed', '1']),
+    ]);
+    const summary = JSON.parse(real.stdout) as CampaignSummary;
+    expect(summary.lockstep).toBeUndefined();
+    expect(summary.failing[0]!.replay).toBe(`moat replay ${judged} --seed 5 --fault looper:throw@5 --realtime`);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('--lockstep and --realtime: choose one');
+    // run stays on the real clock unless asked.
+    expect(run.code).toBe(0);
+    expect(run.stdout).not.toContain('lockstep');
   });
 });
 
