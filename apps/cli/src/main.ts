@@ -88,8 +88,8 @@ const REALTIME_HELP = "run on the real clock, domains served as the OS schedules
 /**
  * Whether to run in lockstep: --lockstep or --realtime if given, else the
  * command's default, which applies to scenarios declared with defineScenario
- * only (a module's own run() cannot run in lockstep). Bad combinations end
- * the command with exit code 2.
+ * only (a module's own run() cannot run in lockstep) and not declared
+ * `realTime`. Bad combinations end the command with exit code 2.
  */
 function lockstepOrExit(entry: object, opts: { lockstep?: boolean; realtime?: boolean }, byDefault: boolean): boolean {
   const declared = !!(entry as { definition?: ScenarioDefinition }).definition;
@@ -100,7 +100,9 @@ function lockstepOrExit(entry: object, opts: { lockstep?: boolean; realtime?: bo
   if (opts.lockstep && opts.realtime) fail('--lockstep and --realtime: choose one');
   if (opts.lockstep && !declared) fail(`--lockstep: ${(entry as { name?: string }).name ?? 'this scenario'} cannot run in lockstep: it is not declared with defineScenario`);
   if (opts.realtime) return false;
-  return opts.lockstep === true || (byDefault && declared);
+  // A scenario whose verdicts judge latencies or rates says so (realTime): on a virtual clock they would be 0.
+  const realTime = (entry as { definition?: ScenarioDefinition }).definition?.realTime;
+  return opts.lockstep === true || (byDefault && declared && !realTime);
 }
 
 /** run and replay: one seed of one scenario, its report printed (and written), the exit code from its verdicts. */

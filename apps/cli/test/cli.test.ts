@@ -209,6 +209,14 @@ describe('lockstep by default', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).not.toContain('lockstep');
   });
+
+  it('replays a scenario declared realTime on the real clock unless --lockstep', async () => {
+    const timed = fixture('looper-timed.mjs');
+    const [real, forced] = await Promise.all([moat(['replay', timed, '--seed', '1']), moat(['replay', timed, '--seed', '1', '--lockstep'])]);
+    expect(real.code).toBe(0);
+    expect(real.stdout).not.toContain('lockstep');
+    expect(forced.stdout).toContain('lockstep: virtual time');
+  });
 });
 
 describe('--help', () => {

@@ -133,6 +133,8 @@ const ScenarioSchema = Type.Object(
     timeoutMs: Type.Optional(Ms),
     /** The machine whose kernel the report shows (default: the first). */
     reportMachine: Type.Optional(Name),
+    /** Why its verdicts need the real clock (they judge latencies or rates): campaigns and replays then run it on the real clock unless asked for lockstep. */
+    realTime: Type.Optional(Type.String({ minLength: 1 })),
   },
   { additionalProperties: false },
 );
@@ -165,6 +167,12 @@ export interface ScenarioDefinition {
   expect?: Expectation[];
   timeoutMs?: number;
   reportMachine?: string;
+  /**
+   * Why the verdicts need the real clock (they judge latencies or rates,
+   * which a virtual clock makes 0): `moat campaign` and `moat replay` then run
+   * the scenario on the real clock unless --lockstep is given.
+   */
+  realTime?: string;
 }
 
 /** What an expectation sees of a finished run. */

@@ -124,4 +124,5 @@ export default defineScenario({
     },
   ],
   timeoutMs: 40_000,
+  realTime: "its verdicts judge the OTA's syscall latency and the flood's rate, which are 0 on lockstep's virtual clock",
 });
