@@ -31,6 +31,8 @@ function agree(machine: AnyStateMachine, events: readonly EventObject[], sequenc
   const cell = new MachineCell(machine);
   expect(view(cell.getSnapshot())).toEqual(view(actor.getSnapshot()));
   for (const i of sequence) {
+    // A machine in a final state takes no more events (an actor warns of each): the walk ends there.
+    if (actor.getSnapshot().status === 'done') break;
     const event = events[i % events.length]!;
     actor.send(event);
     cell.send(event as never);
