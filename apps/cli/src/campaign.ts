@@ -31,9 +31,10 @@ export interface CampaignOptions {
   timeoutMs?: number;
   /** Fault specs added to every seed's run (`{seed}` is replaced by the seed), as `moat run --fault` takes them. */
   faults?: string[];
-  /** Run every seed in lockstep (RunOptions.lockstep): each replay command then repeats its seed's event log. */
-  lockstep?: boolean;
-  /** What the replay commands say of the clock (`--lockstep` or `--realtime`); nothing for a module scenario, which has one way to run. */
+  /**
+   * The clock every seed runs on, which the replay commands name: 'lockstep' (RunOptions.lockstep: each replay
+   * repeats its seed's event log) or 'realtime'; left out, the real clock and nothing said (a module scenario).
+   */
   clock?: 'lockstep' | 'realtime';
   /** Each seed's result as it arrives (done and failed include it). */
   onResult?(result: SeedResult, progress: { done: number; failed: number; total: number }): void;
@@ -221,7 +222,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
     const task: InFlight = { seed, abort: new AbortController() };
     inFlight.set(seed, task);
     pool
-      .run({ scenario: ref, seed, faults: faultsForSeed(options.faults ?? [], seed), lockstep: options.lockstep }, { signal: task.abort.signal })
+      .run({ scenario: ref, seed, faults: faultsForSeed(options.faults ?? [], seed), lockstep: options.clock === 'lockstep' }, { signal: task.abort.signal })
       .then(
         (result) => {
           markStarted(task, true);
@@ -267,7 +268,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
   }
   if (callbackError) throw callbackError.error;
   const wallMs = performance.now() - started;
-  return summarize(options.scenario, { firstSeed, seeds, jobs, timeoutMs, ...(options.lockstep ? { lockstep: true } : {}) }, results, { wallMs, interrupted: stopping, threadErrors }, options.faults, options.clock ?? (options.lockstep ? 'lockstep' : undefined));
+  const plan = { firstSeed, seeds, jobs, timeoutMs, ...(options.clock === 'lockstep' ? { lockstep: true } : {}) };
+  return summarize(options.scenario, plan, results, { wallMs, interrupted: stopping, threadErrors }, options.faults, options.clock);
 }
 
 /** Builds the summary from per-seed results (any order). */

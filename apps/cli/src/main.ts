@@ -189,7 +189,6 @@ async function campaign(arg: string, opts: CampaignCliOptions): Promise<void> {
       firstSeed: opts.firstSeed,
       timeoutMs: opts.timeoutMs,
       faults: opts.fault,
-      lockstep,
       clock: declared ? (lockstep ? 'lockstep' : 'realtime') : undefined,
       signal: stop.signal,
       forceSignal: force.signal,

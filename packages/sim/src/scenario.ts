@@ -196,8 +196,9 @@ export interface RunOptions {
   /**
    * Run deterministically (docs/scenarios.md, "Lockstep"): every kernel of
    * the run in one worker, serving domains in a fixed order on one virtual
-   * clock, so two runs of a seed give the same event log, provided each
-   * domain makes one blocking call at a time.
+   * clock, so two runs of a seed give the same event log (not for domains
+   * that change their frames from another thread, wait on timers of their
+   * own, or run as child processes with async calls).
    */
   lockstep?: boolean;
 }
