@@ -35,6 +35,17 @@ export const MSG_TRUNC = 0x20;
 export const MSG_DONTWAIT = 0x40;
 /** No SIGPIPE on a broken stream (Moat raises no signals: accepted and ignored). */
 export const MSG_NOSIGNAL = 0x4000;
+/**
+ * Moat's own recv flag, no Linux one (Linux leaves this bit unused): on a
+ * stream socket the domain opened or accepted and shares with no other
+ * domain, the reply may carry up to READAHEAD_MAX_BYTES more of the stream
+ * after the `maxlen` asked for (RecvfromResult's fifth element), which libc
+ * keeps for the recvs that follow: one hand-over between threads for several
+ * recvs. Ignored on datagrams and with MSG_PEEK.
+ */
+export const MSG_READAHEAD = 0x1000000;
+/** The most bytes a read-ahead carries: with a 64 KiB recv, what the reply slot holds. */
+export const READAHEAD_MAX_BYTES = 448 * 1024;
 
 /** fcntl. */
 export const F_GETFL = 3;

@@ -8,4 +8,5 @@ export * from './errno.js';
 export * from './constants.js';
 export * from './numbers.js';
 export * from './codec.js';
+export * from './send-ring.js';
 export type { AcceptResult, DomainAccounting, GetsocknameResult, RecvfromResult, SockAddr } from './syscalls.js';

@@ -121,8 +121,12 @@ export type SyscallArgs<N extends SyscallName> = Static<(typeof SYSCALLS)[N]['ar
 export const MAX_REQUEST_ITEMS = 2 + Math.max(...Object.values(SYSCALLS).map((s) => (s.args as { maxItems?: number }).maxItems ?? 0));
 
 
-/** What `recvfrom` returns: the datagram, its sender, and MSG_TRUNC when the buffer was short. */
-export type RecvfromResult = [data: Uint8Array, addr: string, port: number, flags: number];
+/**
+ * What `recvfrom` returns: the datagram, its sender, and MSG_TRUNC when the
+ * buffer was short; with MSG_READAHEAD on a stream, maybe the bytes that
+ * follow `data` in the stream, for libc to keep.
+ */
+export type RecvfromResult = [data: Uint8Array, addr: string, port: number, flags: number, readAhead?: Uint8Array];
 export type GetsocknameResult = [addr: string, port: number];
 export type AcceptResult = [handle: number, addr: string, port: number];
 export interface DomainAccounting {

@@ -6,6 +6,7 @@ import {
   COMMON_ERRORS,
   decodeFrame,
   encodeReply,
+  encodeReplyInto,
   encodeRequest,
   Errno,
   errnoName,
@@ -129,6 +130,33 @@ describe('codec: exact encoding of data-path frames', () => {
     }
     const request = encodeRequest(7, 12, [3, new Uint8Array(65536).fill(1), 0, null]);
     expect([...request]).toEqual([...reference.pack([7, 12, 3, new Uint8Array(65536).fill(1), 0, null])]);
+  });
+});
+
+describe('codec: replies written into a slot', () => {
+  it('writes the bytes encodeReply makes, from the offset that puts the data on an 8-byte boundary', () => {
+    const slot = new Uint8Array(70_000 + 64);
+    for (const callId of [1, 200, 70_000, 2 ** 32 - 1]) {
+      for (const length of [0, 1, 255, 256, 65_535, 65_536, 70_000]) {
+        const data = new Uint8Array(length).map((_, i) => i * 7);
+        const result = [data, '127.0.0.1', 5000, 0];
+        slot.fill(0xee);
+        const at = encodeReplyInto(slot, callId, 0, result)!;
+        expect(Buffer.from(slot.subarray(at.start, at.end)).equals(encodeReply(callId, 0, result))).toBe(true);
+        expect(at.start).toBeLessThan(8);
+        const decoded = decodeFrame(slot.slice(0, at.end).subarray(at.start)) as [number, number, [Uint8Array]];
+        expect(decoded[0]).toBe(callId);
+        expect(Buffer.from(decoded[2][0]).equals(data)).toBe(true);
+        // The data's first byte falls on a word: after it come '127.0.0.1' (10 bytes), 5000 (3) and 0 (1).
+        expect((at.end - 14 - length) % 8).toBe(0);
+      }
+    }
+  });
+
+  it('refuses what does not fit, and frames that are not data-path frames, for encodeReply to make', () => {
+    expect(encodeReplyInto(new Uint8Array(100), 1, 0, [new Uint8Array(200)])).toBeUndefined();
+    expect(encodeReplyInto(new Uint8Array(100), 1, 0, { fault: 'segv' })).toBeUndefined();
+    expect(encodeReplyInto(new Uint8Array(100), 1, 9)).toEqual({ start: 0, end: 3 });
   });
 });
 
