@@ -98,6 +98,27 @@ describe('TCP connection', () => {
     expect(pair.a.state).toBe('FIN_WAIT_2');
   });
 
+  it('reads into a buffer of the caller as read does: in order, as much as it holds, reopening the window', () => {
+    const pair = new TcpPair({ b: { rcvBuf: 16384 } });
+    pair.a.open(0);
+    pair.run(() => pair.a.established && pair.b!.established);
+    const data = pattern(50_000);
+    let written = pair.a.write(data);
+    const got = new Uint8Array(data.length);
+    let read = 0;
+    const into = new Uint8Array(3000);
+    pair.run(() => {
+      if (written < data.length) written += pair.a.write(data.subarray(written));
+      const n = pair.b!.readInto(into);
+      expect(n).toBeLessThanOrEqual(into.length);
+      got.set(into.subarray(0, n), read);
+      read += n;
+      return read === data.length;
+    });
+    expect(got).toEqual(data);
+    expect(pair.b!.readInto(into)).toBe(0);
+  });
+
   it('resets: an abort sends RST and the peer fails with ECONNRESET', () => {
     const pair = new TcpPair();
     pair.a.open(0);

@@ -272,14 +272,25 @@ export class TcpConnection {
 
   /** Bytes the user may read now, up to `max`. */
   read(max: number): Uint8Array {
-    const before = this.receiveWindow();
-    const data = this.recvBuf.read(Math.min(max, this.recvBuf.length));
-    // Opening the window by at least an MSS (or half the buffer) is worth an ACK of its own (RFC 9293 3.8.6.2.2).
-    if (data.length > 0 && this.receiveWindow() - before >= Math.min(this.sndMss, this.config.rcvBuf / 2) && before < this.sndMss) {
-      this.ackNow = true;
-    }
-    if (data.length > 0) this.onActivity?.();
+    const data = this.recvBuf.peek(Math.min(max, this.recvBuf.length));
+    this.consumeRead(data.length);
     return data;
+  }
+
+  /** As read, into `target` (as much as it holds) instead of a buffer of its own; returns the bytes read. */
+  readInto(target: Uint8Array): number {
+    const n = this.recvBuf.copyTo(0, target.length, target);
+    this.consumeRead(n);
+    return n;
+  }
+
+  private consumeRead(n: number): void {
+    if (n === 0) return;
+    const before = this.receiveWindow();
+    this.recvBuf.consume(n);
+    // Opening the window by at least an MSS (or half the buffer) is worth an ACK of its own (RFC 9293 3.8.6.2.2).
+    if (this.receiveWindow() - before >= Math.min(this.sndMss, this.config.rcvBuf / 2) && before < this.sndMss) this.ackNow = true;
+    this.onActivity?.();
   }
 
   /** The bytes read() would return, left in place (MSG_PEEK). */
