@@ -3,11 +3,24 @@ import { Account, type Limits } from './account.js';
 import { HandleTable } from './handle-table.js';
 import type { PlannedFault } from './faults.js';
 import type { KSocket } from './ksocket.js';
+import type { SendRingReader } from '@moat/abi';
+import type { Blocked } from './outcome.js';
 
 /** The kernel's end of a domain's channel: frames out, and the wake-up of a domain blocked in a sync call. */
 export interface DomainPort {
   /** `callId`: the call it answers, so that a domain blocked on that call can be given it in its reply slot. */
   post(frame: Uint8Array, callId?: number): void;
+  /**
+   * The reply slot of a domain blocked on call `callId`, claimed for its
+   * reply, or undefined (no slot, or it waits for another call). The kernel
+   * encodes the reply straight into it and posts that view, which saves the
+   * reply a buffer of its own. Optional: without it every reply is a frame.
+   */
+  slotFor?(callId: number): Uint8Array | undefined;
+  /** The domain's send ring (a worker domain's, outside lockstep): stream writes it queued without a call. */
+  readonly ring?: SendRingReader;
+  /** Bumps the domain's wake-up word, as a reply does (a domain waiting for room in its ring). */
+  wake?(): void;
   /**
    * Hands the kernel (through submit) the requests that have arrived but not
    * been delivered yet, synchronously: the kernel calls it between rounds of
@@ -33,6 +46,8 @@ export class Domain {
   malformed = 0;
   /** Socket data copied in from it and out to it, in bytes. */
   readonly bytes = { sent: 0, received: 0 };
+  /** Sends that came as send ring records, and bytes handed over as read-ahead (both inside `bytes`). */
+  readonly batched = { ringSends: 0, readAheadBytes: 0 };
   /** Frame bytes it may still spend in the current turn (deficit round robin, see Kernel.drain). */
   deficit = 0;
   exitReason: string | undefined;
@@ -50,6 +65,18 @@ export class Domain {
   dying = false;
   /** Lockstep: what its channel says of its waiting, for a domain whose channel says (a worker's). */
   rest: DomainRest | undefined;
+  /** In the kernel's list of domains with work (its queue, or its send ring). */
+  scheduled = false;
+  /** The send ring's first record waits for room in its socket's send buffer: the rest of the ring waits behind it. */
+  ringStuck: { blocked: Blocked; handle: number; length: number; start: number } | undefined;
+  /**
+   * Errors that ring records met, by handle: the socket's pending error,
+   * which the next call naming the handle returns (close excepted, which
+   * clears it), as Linux reports an asynchronous error on a socket.
+   */
+  readonly ringErrors = new Map<number, number>();
+  /** Its send ring broke (counted once among its malformed frames). */
+  ringBrokenSeen = false;
 
   constructor(
     readonly name: string,

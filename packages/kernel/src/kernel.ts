@@ -9,6 +9,7 @@ import {
   argsValid,
   decodeFrame,
   encodeReply,
+  encodeReplyInto,
   Errno,
   errnoName,
   MAX_CALL_ID,
@@ -22,6 +23,7 @@ import {
   UNKNOWN_CALL_ID,
   type DomainAccounting,
   type FaultDelivery,
+  type RecvfromResult,
 } from '@moat/abi';
 import {
   formatIpv4Address,
@@ -45,7 +47,7 @@ import type { KSocket } from './ksocket.js';
 import { fail, type Blocked, type Done } from './outcome.js';
 import { planFault, type FaultRequest, type PlannedFault } from './faults.js';
 import { Recorder, type RecordedTimeline } from './recorder.js';
-import { HANDLERS } from './syscalls.js';
+import { HANDLERS, sendRecord } from './syscalls.js';
 
 /** An Ethernet interface of the machine; its wire is attached later (`attachWire`). */
 export interface InterfaceSpec {
@@ -121,8 +123,14 @@ const HANDLE_FIRST: readonly boolean[] = SYSCALL_BY_NUMBER.map((name) => {
 /** Pool bytes kept for the stack's own frames: a few dozen ARP requests, ICMP errors and RSTs. */
 const STACK_RESERVED_BYTES = 32 * 1024;
 
-/** Frame bytes a domain may spend per turn beside its batch of frames (deficit round robin). */
-const QUANTUM_BYTES = 64 * 1024;
+/**
+ * Frame and send-ring bytes a domain may spend per turn beside its batch of
+ * frames (deficit round robin): four writes of 64 KiB, so that a streaming
+ * domain's records reach TCP four at a time rather than one per round (a
+ * round's poll and wake-ups cost as much as the copy), while a domain of
+ * small calls waits behind at most this much copying per other domain.
+ */
+const QUANTUM_BYTES = 256 * 1024;
 
 /** What serving a queued message costs the kernel, in the drain's units: its bytes (at least 1). */
 function frameCost(message: unknown): number {
@@ -154,6 +162,8 @@ export interface DomainStats {
   malformed: number;
   /** Socket data the kernel copied in from the domain (sent) and out to it (received, peeks included). */
   bytes: { sent: number; received: number };
+  /** Of that: the sends that came as send ring records, not calls, and the bytes that went out as read-ahead. */
+  batched: { ringSends: number; readAheadBytes: number };
 }
 
 export interface InterfaceStats {
@@ -201,6 +211,8 @@ export class Kernel implements LockstepMember {
   private readonly departed: Domain[] = [];
   private readonly runnable: Domain[] = [];
   private parked: Parked[] = [];
+  /** Domains whose send ring waits on its first record (Domain.ringStuck). */
+  private readonly stuckRings = new Set<Domain>();
   /** Live stream sockets, whose buffers are charged to their owners after each poll. */
   private readonly streams = new Set<KSocket>();
   /** Domains with a watchdog or a fault planned for a time: the timer looks at them. */
@@ -366,10 +378,24 @@ export class Kernel implements LockstepMember {
     d.account.pendingCalls++;
     // Lockstep serves domains in attach order, when lockstepAdvance decides; arrival order is the OS's.
     if (this.options.lockstep) return void d.queue.push(message);
-    if (d.queue.push(message) === 1) this.runnable.push(d);
+    d.queue.push(message);
+    this.makeRunnable(d);
     if (this.draining) return;
     if (now) this.drain();
     else this.schedule(false);
+  }
+
+  /** The domain wrote to its send ring after the kernel found it empty (a RingDoorbell came): it takes a turn. */
+  ringDoorbell(d: Domain): void {
+    if (!d.alive || this.options.lockstep) return;
+    this.makeRunnable(d);
+    if (!this.draining) this.schedule(false);
+  }
+
+  private makeRunnable(d: Domain): void {
+    if (d.scheduled) return;
+    d.scheduled = true;
+    this.runnable.push(d);
   }
 
   /**
@@ -391,6 +417,9 @@ export class Kernel implements LockstepMember {
     this.recorder?.lifecycle(name, 'detach', { reason, unanswered: d.account.pendingCalls });
     d.account.pendingCalls -= d.queue.length;
     d.queue.length = 0;
+    // Its ring's records go with it, as its queued calls do.
+    d.ringStuck = undefined;
+    this.stuckRings.delete(d);
     this.parked = this.parked.filter((p) => {
       if (p.domain !== d) return true;
       d.account.pendingCalls--;
@@ -520,7 +549,10 @@ export class Kernel implements LockstepMember {
       const sentBefore = this.stack.counters.get('tx.frames');
       const turn = this.runnable.splice(0);
       for (const d of turn) {
+        d.scheduled = false;
         d.deficit += QUANTUM_BYTES;
+        // Its ring's records first: they were written before any frame it posts after them.
+        const ringLeft = this.drainRing(d);
         for (let i = 0; i < this.batch && d.queue.length > 0; i++) {
           const cost = frameCost(d.queue[0]);
           if (cost > d.deficit) break;
@@ -528,7 +560,7 @@ export class Kernel implements LockstepMember {
           d.account.pendingCalls--;
           this.serveGuarded(d, d.queue.shift());
         }
-        if (d.queue.length > 0 && d.alive) this.runnable.push(d);
+        if ((d.queue.length > 0 || ringLeft) && d.alive) this.makeRunnable(d);
         else d.deficit = 0; // an idle domain banks nothing
       }
       // The domains answered need not wait for a poll that can finish no parked call: none is parked, or
@@ -593,6 +625,12 @@ export class Kernel implements LockstepMember {
     const args = decoded.slice(2);
     const handle = HANDLE_FIRST[sysno] && Number.isInteger(args[0]) ? (args[0] as number) : NaN;
     if (!argsValid(sysno, args)) return this.malformed(d, callId, argsProblem(sysno, args) ?? 'invalid arguments', Errno.EINVAL, start, name, handle);
+    const ringError = d.ringErrors.size > 0 ? d.ringErrors.get(handle) : undefined;
+    if (ringError !== undefined) {
+      d.ringErrors.delete(handle);
+      // A queued send's error is the socket's pending error: this call reports it, except close, which clears it.
+      if (name !== 'close') return this.finish(d, callId, name, fail(ringError), start, handle);
+    }
     let outcome;
     try {
       outcome = HANDLERS[name](this, d, args);
@@ -623,7 +661,11 @@ export class Kernel implements LockstepMember {
       if (syscall === 'socket') handle = done.result as number;
       // Socket data copied in from the domain and out to it, for the report.
       else if (syscall === 'sendto') d.bytes.sent += done.result as number;
-      else if (syscall === 'recvfrom') d.bytes.received += (done.result as [Uint8Array])[0].byteLength;
+      else if (syscall === 'recvfrom') {
+        const [data, , , , ahead] = done.result as RecvfromResult;
+        d.bytes.received += data.byteLength + (ahead?.byteLength ?? 0);
+        d.batched.readAheadBytes += ahead?.byteLength ?? 0;
+      }
     }
     this.reply(d, callId, done);
     if (this.recorder) {
@@ -663,11 +705,27 @@ export class Kernel implements LockstepMember {
     this.noteIfRunning(d);
   }
 
+  /**
+   * `n` bytes where a stream recv copies its data for the reply: one buffer
+   * for every recv rather than one per call. It is safe to share because a
+   * recv's reply, which copies the data into the caller's slot or a frame of
+   * its own, is made before the kernel serves or retries anything else; and
+   * a reply carries only the bytes this recv wrote, never what is left past them.
+   */
+  recvBuffer(n: number): Uint8Array {
+    if (this.recvScratch.length < n) this.recvScratch = new Uint8Array(Math.max(n, 2 * this.recvScratch.length));
+    return this.recvScratch.subarray(0, n);
+  }
+  private recvScratch = new Uint8Array(0);
+
   private reply(d: Domain, callId: number, done: Done): void {
     try {
-      // encodeReply returns an exact copy, never the encoder's scratch memory,
-      // so a domain never receives a byte of another's reply.
-      d.port.post(encodeReply(callId, done.errno, done.errno === 0 ? done.result : undefined), callId);
+      const result = done.errno === 0 ? done.result : undefined;
+      // Straight into the blocked caller's own slot when it fits; otherwise encodeReply's exact copy, never the
+      // encoder's scratch memory, so a domain never receives a byte of another's reply.
+      const slot = d.port.slotFor?.(callId);
+      const at = slot && encodeReplyInto(slot, callId, done.errno, result);
+      d.port.post(at ? slot!.subarray(at.start, at.end) : encodeReply(callId, done.errno, result), callId);
     } finally {
       done.after?.();
     }
@@ -845,8 +903,9 @@ export class Kernel implements LockstepMember {
   /** Finishes every parked call that can now finish; a finished send may queue frames that finish others. */
   private retryParked(): void {
     let progress = true;
-    while (progress && this.parked.length > 0) {
+    while (progress && (this.parked.length > 0 || this.stuckRings.size > 0)) {
       progress = false;
+      if (this.retryStuckRings()) progress = true;
       const waiting = this.parked;
       this.parked = [];
       for (const p of waiting) {
@@ -868,6 +927,101 @@ export class Kernel implements LockstepMember {
       }
       if (progress) this.pollStack();
     }
+  }
+
+  // ---- send rings ---------------------------------------------------------
+
+  /**
+   * Carries out the records of the domain's send ring in order, each a
+   * blocking stream send (sendRecord), while its turn's deficit lasts. A
+   * record that must wait for room in its socket's send buffer stays at the
+   * head, and the ring waits behind it (retryStuckRings). Returns true when
+   * records are left that could go now (the domain needs another turn).
+   */
+  private drainRing(d: Domain): boolean {
+    const ring = d.port.ring;
+    if (!ring || d.ringStuck || !d.alive) return false;
+    for (;;) {
+      const record = ring.peek();
+      if (!record) {
+        if (ring.broken !== undefined) {
+          this.ringBroke(d, ring.broken);
+          return false;
+        }
+        // Empty: the domain rings the doorbell with its next record, unless one came meanwhile.
+        if (ring.askDoorbell()) return false;
+        continue;
+      }
+      if (record.data.length > d.deficit) return true;
+      d.deficit -= record.data.length;
+      const start = this.recorder ? this.now() : 0;
+      const { handle, data } = record;
+      // A record for a handle whose earlier record failed goes no further: that error is still to be reported.
+      const outcome = d.ringErrors.has(handle) ? fail(d.ringErrors.get(handle)!) : this.guardedRecord(d, handle, data);
+      if ('blocked' in outcome) {
+        d.ringStuck = { blocked: outcome.blocked, handle, length: data.length, start };
+        this.stuckRings.add(d);
+        return false;
+      }
+      this.recordDone(d, handle, data.length, outcome, start);
+    }
+  }
+
+  private guardedRecord(d: Domain, handle: number, data: Uint8Array) {
+    try {
+      return sendRecord(this, d, handle, data);
+    } catch (err) {
+      this.internalErrors++;
+      this.lastInternalError = `sendto (ring): ${(err as Error)?.stack ?? err}`;
+      return fail(Errno.EFAULT);
+    }
+  }
+
+  /** A record finished: counted and traced as the sendto it is; an error becomes the handle's pending error. HEAD moves past it. */
+  private recordDone(d: Domain, handle: number, length: number, done: Done, start: number): void {
+    const sent = done.errno === 0 ? (done.result as number) : 0;
+    d.count('sendto', done.errno === 0 ? 'OK' : errnoName(done.errno));
+    d.bytes.sent += sent;
+    d.batched.ringSends++;
+    this.recorder?.syscall(d.name, 'sendto', start, this.now(), done.errno, handle);
+    if (done.errno !== 0 && !d.ringErrors.has(handle)) d.ringErrors.set(handle, done.errno);
+    // A short write (an error after some bytes went, or a socket made non-blocking behind libc's back): the rest is
+    // lost, and libc goes back to calls, whose next send meets the socket's state itself.
+    if (done.errno !== 0 || sent < length) d.port.ring!.stop();
+    if (d.port.ring!.consume()) d.port.wake?.();
+  }
+
+  /** Retries each stuck ring's first record; a domain whose record finished takes a turn for the rest. True if any finished. */
+  private retryStuckRings(): boolean {
+    let progress = false;
+    for (const d of this.stuckRings) {
+      const stuck = d.ringStuck!;
+      let done: Done | null;
+      try {
+        done = stuck.blocked.retry();
+      } catch (err) {
+        this.internalErrors++;
+        this.lastInternalError = `sendto (ring, retry): ${(err as Error)?.stack ?? err}`;
+        done = fail(Errno.EFAULT);
+      }
+      if (!done) continue;
+      progress = true;
+      d.ringStuck = undefined;
+      this.stuckRings.delete(d);
+      this.recordDone(d, stuck.handle, stuck.length, done, stuck.start);
+      this.makeRunnable(d);
+      this.schedule(false);
+    }
+    return progress;
+  }
+
+  /** The domain's ring held a header that cannot be: counted as a malformed frame, and the domain is woken to go on by calls. */
+  private ringBroke(d: Domain, why: string): void {
+    if (d.ringBrokenSeen) return;
+    d.ringBrokenSeen = true;
+    d.malformed++;
+    this.lastMalformed = `${d.name}: send ring: ${why}`;
+    d.port.wake?.();
   }
 
   /**
@@ -942,6 +1096,7 @@ export class Kernel implements LockstepMember {
       calls: d.calls,
       malformed: d.malformed,
       bytes: { ...d.bytes },
+      batched: { ...d.batched },
     };
   }
 }

@@ -18,6 +18,8 @@ import {
   MSG_DONTWAIT,
   MSG_NOSIGNAL,
   MSG_PEEK,
+  MSG_READAHEAD,
+  READAHEAD_MAX_BYTES,
   MSG_TRUNC,
   O_NONBLOCK,
   POLLERR,
@@ -54,7 +56,7 @@ import { fail, ok, type Done, type Outcome } from './outcome.js';
 type Handler = (k: Kernel, d: Domain, args: any[]) => Outcome;
 
 const KNOWN_SEND_FLAGS = MSG_DONTWAIT | MSG_NOSIGNAL;
-const KNOWN_RECV_FLAGS = MSG_DONTWAIT | MSG_PEEK;
+const KNOWN_RECV_FLAGS = MSG_DONTWAIT | MSG_PEEK | MSG_READAHEAD;
 const MIN_RCVBUF = 2048;
 const UDP_IP_HEADERS = 28;
 const EMPTY = new Uint8Array(0);
@@ -251,7 +253,8 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     const s = resolve(d, h, Rights.READ);
     if (isDone(s)) return s;
     if (flags & ~KNOWN_RECV_FLAGS) return fail(Errno.EINVAL);
-    if (s.stream) return recvStream(k, s, s.stream, maxlen, flags);
+    // Read-ahead only where no other domain could read the stream: the bytes go to this domain for good.
+    if (s.stream) return recvStream(k, s, s.stream, maxlen, s.owner === d && s.grants.length === 0 ? flags : flags & ~MSG_READAHEAD);
     const dgram = s.dgram!;
     return blockOr(k, s, flags, s.rcvtimeoMs, Errno.EAGAIN, () => {
       if (s.closed) return fail(Errno.ECONNRESET);
@@ -510,6 +513,20 @@ function sendStream(k: Kernel, s: KSocket, t: TcpSocket, data: Uint8Array, flags
   };
 }
 
+/**
+ * A send ring record (see @moat/abi's send-ring): a blocking send of `data`
+ * on `handle`, as the sendto frame [handle, data, 0, null] would be, but on a
+ * stream only: a record on anything else fails with EOPNOTSUPP, since a
+ * datagram's errors belong to its own call. `data` is a view of the ring,
+ * copied into the send buffer, and stays in place while the record waits.
+ */
+export function sendRecord(k: Kernel, d: Domain, handle: number, data: Uint8Array): Outcome {
+  const s = resolve(d, handle, Rights.WRITE);
+  if (isDone(s)) return s;
+  if (!s.stream) return fail(Errno.EOPNOTSUPP);
+  return sendStream(k, s, s.stream, data, 0);
+}
+
 /** recv on a stream: up to `maxlen` bytes; an empty result is the end of the stream. */
 function recvStream(k: Kernel, s: KSocket, t: TcpSocket, maxlen: number, flags: number): Outcome {
   const refused = refusedByState(s, 'recv');
@@ -521,15 +538,23 @@ function recvStream(k: Kernel, s: KSocket, t: TcpSocket, maxlen: number, flags: 
     if (s.closed) return fail(Errno.ECONNRESET);
     if (s.readShut) return ok([EMPTY, addr, port, 0]);
     if (conn.readable > 0) {
-      const data = flags & MSG_PEEK ? conn.peek(maxlen) : conn.read(maxlen);
+      if (flags & MSG_PEEK) return ok([conn.peek(maxlen), addr, port, 0]);
+      const ahead = flags & MSG_READAHEAD ? READAHEAD_MAX_BYTES : 0;
+      const data = readStream(k, conn, maxlen + ahead);
       k.chargeStream(s);
-      return ok([data, addr, port, 0]);
+      return ok(data.length > maxlen ? [data.subarray(0, maxlen), addr, port, 0, data.subarray(maxlen)] : [data, addr, port, 0]);
     }
     const err = streamError(t);
     if (err !== undefined) return fail(err);
     if (conn.atEof || conn.closed) return ok([EMPTY, addr, port, 0]);
     return null;
   });
+}
+
+/** Up to `maxlen` bytes off the stream, in the kernel's recv buffer (see Kernel.recvBuffer), not a buffer of their own. */
+function readStream(k: Kernel, conn: NonNullable<TcpSocket['conn']>, maxlen: number): Uint8Array {
+  const into = k.recvBuffer(Math.min(maxlen, conn.readable));
+  return into.subarray(0, conn.readInto(into));
 }
 
 function setStreamOption(t: TcpSocket, name: 'noDelay' | 'keepAlive', value: boolean): Done {

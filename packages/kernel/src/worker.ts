@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { isLogNotice, isRestNotice, peekCallId, REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_BLOCKING, transferOf, VIRTUAL_CLOCK_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_SLEEPING, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
+import { isLogNotice, isRestNotice, isRingDoorbell, SendRingReader, peekCallId, REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_BLOCKING, transferOf, VIRTUAL_CLOCK_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_REPLY_START, SIGNAL_SLEEPING, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
 import { Kernel } from './kernel.js';
 import { LocalWire, SimWire } from './drivers/sim-wire.js';
 import { Conductor, DomainRest } from './lockstep.js';
@@ -203,15 +203,32 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
   // Lockstep: the domain's clocks read the virtual time of the last answer it had (VIRTUAL_CLOCK_OFFSET).
   const clock = conductor && signal.byteLength >= VIRTUAL_CLOCK_OFFSET + 8 ? new Float64Array(signal, VIRTUAL_CLOCK_OFFSET, 1) : undefined;
   if (clock) clock[0] = kernel.now();
+  // A worker domain's send ring, outside lockstep (where each record's timing would enter the run); see @moat/abi's send-ring.
+  const ring = conductor ? undefined : SendRingReader.of(signal);
   const d = kernel.attach(name, {
+    ring,
+    wake: () => wakeLater(wake),
     // Lockstep takes requests as their events come, never ahead of them: pulling would let arrival timing in.
     pull: conductor ? undefined : () => {
-      for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) kernel.submit(d, m.message);
+      for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+        if (isRingDoorbell(m.message)) kernel.ringDoorbell(d);
+        else kernel.submit(d, m.message);
+      }
+    },
+    slotFor(callId) {
+      // Taken back with the compare-and-exchange: no other reply can land in the slot meanwhile, and one that
+      // does not fit it after all goes on the port (the domain reads both).
+      if (!slot || callId === UNKNOWN_CALL_ID || Atomics.load(wake, SIGNAL_REPLY_LENGTH) !== 0) return undefined;
+      return Atomics.compareExchange(wake, SIGNAL_WAITING, callId | 0, 0) === (callId | 0) ? slot : undefined;
     },
     post(frame, callId = UNKNOWN_CALL_ID) {
       if (clock) clock[0] = kernel.now();
       d.rest?.onReply(callId);
-      if (
+      if (slot && frame.buffer === slot.buffer) {
+        // Written in place (slotFor), from where its data falls on a word (SIGNAL_REPLY_START).
+        Atomics.store(wake, SIGNAL_REPLY_START, frame.byteOffset - slot.byteOffset);
+        Atomics.store(wake, SIGNAL_REPLY_LENGTH, frame.byteOffset - slot.byteOffset + frame.byteLength);
+      } else if (
         slot &&
         callId !== UNKNOWN_CALL_ID &&
         frame.byteLength <= slot.byteLength &&
@@ -219,6 +236,7 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
         Atomics.compareExchange(wake, SIGNAL_WAITING, callId | 0, 0) === (callId | 0)
       ) {
         slot.set(frame);
+        Atomics.store(wake, SIGNAL_REPLY_START, 0);
         Atomics.store(wake, SIGNAL_REPLY_LENGTH, frame.byteLength);
       } else port.postMessage(frame, transferOf(frame));
       // Wake the domain if it is blocked in a synchronous call.
@@ -236,6 +254,7 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
       }
       rest.onMessage(Atomics.load(wake, SIGNAL_BLOCKING), m instanceof Uint8Array ? peekCallId(m) : UNKNOWN_CALL_ID);
     }
+    if (ring && isRingDoorbell(m)) return kernel.ringDoorbell(d);
     kernel.submit(d, m, true);
     conductor?.advance();
   });
