@@ -19,9 +19,12 @@ import {
   REPLY_SLOT_OFFSET,
   SIGNAL_BLOCKING,
   SIGNAL_REPLY_LENGTH,
+  SIGNAL_REPLY_START,
   SIGNAL_SLEEPING,
   SIGNAL_WAITING,
   SIGNAL_WAKE,
+  RING_RECORD_MAX,
+  SendRingWriter,
   SyscallError,
   transferOf,
   UNKNOWN_CALL_ID,
@@ -30,6 +33,7 @@ import {
   type LogNotice,
   type Reply,
   type RestNotice,
+  type RingDoorbell,
 } from '@moat/abi/core';
 import { deliverFault } from './fault.js';
 
@@ -54,6 +58,18 @@ export interface FrameTransport {
   listen(onReply: (frame: Uint8Array) => void): void;
   /** Lockstep: tells the kernel of a line the program logged (a transport that does not report rest ignores it). */
   logged?(line: string): void;
+  /**
+   * Queues a blocking stream send of `data` on `handle` in the send ring
+   * (see @moat/abi's send-ring), waiting for room as a blocking send waits
+   * for its buffer; returns how many bytes it queued: all of them, or fewer
+   * (none, without a ring) when the kernel stopped the ring, and the rest must
+   * go by a call.
+   */
+  queueSend?(handle: number, data: Uint8Array): number;
+  /** Waits until the kernel has taken every record queued on these handles (a call naming one must come after them). */
+  awaitQueued?(handles: readonly number[]): void;
+  /** The kernel stopped the ring since the last look (a record failed): 1; it broke for good: 2; else 0. */
+  ringStopped?(): number;
   /** Lets the thread or process end while promise calls are idle. */
   unref(): void;
   close(): void;
@@ -68,6 +84,10 @@ export interface FrameTransport {
 export class PortTransport implements FrameTransport {
   private readonly wake: Int32Array;
   private readonly slot: Uint8Array | undefined;
+  /** The send ring (not in lockstep, where the kernel takes requests only as their events come). */
+  private readonly ring: SendRingWriter | undefined;
+  /** Where each handle's last queued record ends in the ring. */
+  private readonly queuedUntil = new Map<number, number>();
   /** Lockstep: messages posted and replies taken, as the kernel counts them too (RestNotice). */
   private posted = 0;
   private taken = 0;
@@ -85,6 +105,72 @@ export class PortTransport implements FrameTransport {
   ) {
     this.wake = new Int32Array(signal);
     this.slot = signal.byteLength >= REPLY_SLOT_OFFSET + REPLY_SLOT_BYTES ? new Uint8Array(signal, REPLY_SLOT_OFFSET, REPLY_SLOT_BYTES) : undefined;
+    this.ring = lockstep ? undefined : SendRingWriter.of(signal);
+  }
+
+  queueSend(handle: number, data: Uint8Array): number {
+    const ring = this.ring;
+    let queued = 0;
+    while (ring && queued < data.length && !this.stopSeen()) {
+      const record = data.subarray(queued, queued + RING_RECORD_MAX);
+      if (!ring.tryWrite(handle, record)) {
+        // Full: sleep until the kernel has taken half the ring, not just room for this record (fewer wake-ups).
+        const at = ring.halfFreeAt();
+        this.sleepUntil(() => !ring.wakeAt(at) || this.stopSeen());
+        continue;
+      }
+      queued += record.length;
+      this.queuedUntil.set(handle, ring.position);
+      // The kernel found the ring empty and waits for word of the next record.
+      if (ring.takeDoorbell()) this.sendRaw({ ring: true } satisfies RingDoorbell);
+    }
+    return queued;
+  }
+
+  awaitQueued(handles: readonly number[]): void {
+    const ring = this.ring;
+    if (!ring || this.queuedUntil.size === 0) return;
+    for (const h of handles) {
+      const until = this.queuedUntil.get(h);
+      if (until === undefined) continue;
+      if (!ring.consumed(until)) this.sleepUntil(() => !ring.wakeAt(until));
+      this.queuedUntil.delete(h);
+    }
+  }
+
+  /** What the kernel said of the ring (RING_STOPPED) and ringStopped has not reported yet; a broken ring stays so. */
+  private stopped = 0;
+
+  private stopSeen(): boolean {
+    if (this.ring && this.stopped !== 2) this.stopped = Math.max(this.stopped, this.ring.takeStopped());
+    return this.stopped !== 0;
+  }
+
+  ringStopped(): number {
+    this.stopSeen();
+    const now = this.stopped;
+    if (now === 1) this.stopped = 0;
+    return now;
+  }
+
+  /** Blocks the thread until `done()` (checked after each bump of WAKE, which the kernel makes when asked). */
+  private sleepUntil(done: () => boolean): void {
+    let seen = Atomics.load(this.wake, SIGNAL_WAKE);
+    while (!done()) {
+      this.waitForWake(seen);
+      seen = Atomics.load(this.wake, SIGNAL_WAKE);
+    }
+  }
+
+  /** Spins briefly, then sleeps, until WAKE is no longer `seen`. */
+  private waitForWake(seen: number): void {
+    let spins = SPIN;
+    while (spins-- > 0 && Atomics.load(this.wake, SIGNAL_WAKE) === seen);
+    if (spins >= 0) return;
+    // Said before sleeping: the kernel notifies only a sleeper (SIGNAL_SLEEPING); a bump it made meanwhile ends the wait at once.
+    if (this.slot) Atomics.store(this.wake, SIGNAL_SLEEPING, 1);
+    Atomics.wait(this.wake, SIGNAL_WAKE, seen);
+    if (this.slot) Atomics.store(this.wake, SIGNAL_SLEEPING, 0);
   }
 
   send(frame: Uint8Array<ArrayBuffer>, promised: boolean, callId?: number): void {
@@ -148,19 +234,13 @@ export class PortTransport implements FrameTransport {
       }
       if (inSlot > 0) {
         // Copied out before decoding: the frame (and the views of it that decoding hands out) must outlive the slot's next use.
-        const frame = this.slot!.slice(0, inSlot);
+        // From the slot's first byte, so that the copy keeps the data's alignment (SIGNAL_REPLY_START).
+        const frame = this.slot!.slice(0, inSlot).subarray(Atomics.load(this.wake, SIGNAL_REPLY_START));
         Atomics.store(this.wake, SIGNAL_REPLY_LENGTH, 0);
         this.taken = (this.taken + 1) | 0;
         return frame;
       }
-      let spins = SPIN;
-      while (spins-- > 0 && Atomics.load(this.wake, SIGNAL_WAKE) === seen);
-      if (spins < 0) {
-        // Said before sleeping: the kernel notifies only a sleeper (SIGNAL_SLEEPING); a bump it made meanwhile ends the wait at once.
-        if (this.slot) Atomics.store(this.wake, SIGNAL_SLEEPING, 1);
-        Atomics.wait(this.wake, SIGNAL_WAKE, seen);
-        if (this.slot) Atomics.store(this.wake, SIGNAL_SLEEPING, 0);
-      }
+      this.waitForWake(seen);
       seen = Atomics.load(this.wake, SIGNAL_WAKE);
     }
   }
@@ -307,5 +387,20 @@ export class Channel {
   /** Lockstep: tells the kernel of a line the program logged, in order with its calls (see LogNotice in @moat/abi). */
   logged(line: string): void {
     this.transport.logged?.(line);
+  }
+
+  /** Queues a blocking stream send in the send ring, as far as the transport can (see FrameTransport.queueSend); returns the bytes queued. */
+  queueSend(handle: number, data: Uint8Array): number {
+    return this.transport.queueSend?.(handle, data) ?? 0;
+  }
+
+  /** Waits for the kernel to take what is queued on these handles, before a call that names one of them. */
+  awaitQueued(handles: readonly number[]): void {
+    this.transport.awaitQueued?.(handles);
+  }
+
+  /** 1 when the kernel stopped the send ring since the last look, 2 when it broke for good, else 0. */
+  ringStopped(): number {
+    return this.transport.ringStopped?.() ?? 0;
   }
 }

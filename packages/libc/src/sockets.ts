@@ -6,6 +6,7 @@
  */
 import { SYS, type AcceptResult, type DomainAccounting, type GetsocknameResult, type RecvfromResult, type SockAddr } from '@moat/abi/core';
 import type { Channel } from './channel.js';
+import { streamBatchingOf } from './stream-batching.js';
 
 export type { SockAddr };
 
@@ -132,10 +133,11 @@ const isLargeSend = (sys: number, args: unknown[]) => sys === SYS.sendto && (arg
 
 export function syncSockets(channel: Channel): SyncSockets {
   const api: Record<string, unknown> = {};
+  const batching = streamBatchingOf(channel);
   for (const [name, c] of Object.entries(CALLS) as [string, Calls[keyof Calls]][]) {
-    api[name] = (...a: unknown[]) => {
-      const args = (c.args as (...x: unknown[]) => unknown[])(...a);
-      if (!isLargeSend(c.sys, args)) return c.result(channel.callSync(c.sys, args));
+    /** The syscall's own result (a large send's: the bytes it took, over its requests). */
+    const call = (args: unknown[]): unknown => {
+      if (!isLargeSend(c.sys, args)) return channel.callSync(c.sys, args);
       const plan = sendRequests(args);
       let step = plan.next();
       while (!step.done) {
@@ -150,16 +152,46 @@ export function syncSockets(channel: Channel): SyncSockets {
       }
       return step.value;
     };
+    api[name] = (...a: unknown[]) => {
+      const args = (c.args as (...x: unknown[]) => unknown[])(...a);
+      const kept = batching.serveRecv(name, args);
+      if (kept) return c.result(kept);
+      // A blocking send on a proven stream goes into the send ring (behind the records before it); what the ring
+      // did not take goes by call, and a call comes after the records queued on the handles it names.
+      const queued = batching.queue(name, args);
+      if (queued > 0 && queued === (args[1] as Uint8Array).length) return queued;
+      batching.before(name, args);
+      if (queued > 0) {
+        const data = args[1] as Uint8Array;
+        try {
+          return queued + (call([args[0], data.subarray(queued), args[2], args[3]]) as number);
+        } catch {
+          return queued; // an error after some bytes went is a short write, as a libc send reports it
+        }
+      }
+      const raw = call(name === 'poll' ? batching.pollArgs(args) : batching.callArgs(name, args));
+      batching.after(name, args, raw);
+      return c.result(name === 'poll' ? batching.pollWith(args, raw as number[]) : raw);
+    };
   }
   return api as SyncSockets;
 }
 
 export function asyncSockets(channel: Channel): AsyncSockets {
   const api: Record<string, unknown> = {};
+  const batching = streamBatchingOf(channel);
   for (const [name, c] of Object.entries(CALLS) as [string, Calls[keyof Calls]][]) {
     api[name] = async (...a: unknown[]) => {
       const args = (c.args as (...x: unknown[]) => unknown[])(...a);
-      if (!isLargeSend(c.sys, args)) return c.result(await channel.callAsync(c.sys, args));
+      // What the blocking API read ahead comes first; and a call comes after what it queued on the handles named.
+      const kept = batching.serveRecv(name, args);
+      if (kept) return c.result(kept);
+      batching.before(name, args);
+      if (!isLargeSend(c.sys, args)) {
+        const raw = await channel.callAsync(c.sys, name === 'poll' ? batching.pollArgs(args) : args);
+        batching.after(name, args, raw);
+        return c.result(name === 'poll' ? batching.pollWith(args, raw as number[]) : raw);
+      }
       const plan = sendRequests(args);
       let step = plan.next();
       while (!step.done) {
