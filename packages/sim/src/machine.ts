@@ -12,7 +12,7 @@ import { MessageChannel, Worker, type ResourceLimits, type TransferListItem } fr
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type WireSpec, type DomainStats, type KernelStats, type KernelTimeline, type KernelWorkerData, type Limits, type FaultRequest, type AllocationFault } from '@moat/kernel';
 import { DOMAIN_RUNTIME_URL, type DomainWorkerData } from '@moat/libc';
-import { CHANNEL_SIGNAL_BYTES } from '@moat/abi';
+import { CHANNEL_SIGNAL_BYTES, RING_SIGNAL_BYTES } from '@moat/abi';
 import { workerRunner, type DomainRunner, type Isolation } from './domain-runner.js';
 import { planProcessDomain, ProcessRunner } from './process-domain.js';
 import type { ProcessPermissions } from './process-permissions.js';
@@ -210,8 +210,9 @@ export class Machine {
     // A process domain's options are checked before the kernel hears of it.
     const plan = isolation === 'process' ? planProcessDomain(init, spec.resourceLimits, spec.allowFsRead) : undefined;
     const { port1: kernelEnd, port2: domainEnd } = new MessageChannel();
-    // The wake-up word and the reply slot of blocking calls (CHANNEL_SIGNAL_BYTES in @moat/abi).
-    const signal = new SharedArrayBuffer(CHANNEL_SIGNAL_BYTES);
+    // The wake-up word and the reply slot of blocking calls (CHANNEL_SIGNAL_BYTES in @moat/abi), and for a worker
+    // outside lockstep the send ring of its stream writes (RING_SIGNAL_BYTES): a process domain's libc writes none.
+    const signal = new SharedArrayBuffer(plan || this.lockstep ? CHANNEL_SIGNAL_BYTES : RING_SIGNAL_BYTES);
     await this.control({ op: 'attach', name: spec.name, port: kernelEnd, signal, limits: spec.limits, watchdogMs: spec.watchdogMs, faults: spec.faults, reportsRest: this.lockstep && !plan }, [kernelEnd]);
     let runner: DomainRunner;
     if (plan) runner = new ProcessRunner(plan, domainEnd);
