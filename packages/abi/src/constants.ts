@@ -39,7 +39,7 @@ export const MSG_NOSIGNAL = 0x4000;
  * Moat's own recv flag, no Linux one (Linux leaves this bit unused): on a
  * stream socket the domain opened or accepted and shares with no other
  * domain, the reply may carry up to READAHEAD_MAX_BYTES more of the stream
- * after the `maxlen` asked for (RecvfromResult's fifth element), which libc
+ * after the `maxlen` asked for (see RecvfromResult's `answered`), which libc
  * keeps for the recvs that follow: one hand-over between threads for several
  * recvs. Ignored on datagrams and with MSG_PEEK.
  */

@@ -123,10 +123,12 @@ export const MAX_REQUEST_ITEMS = 2 + Math.max(...Object.values(SYSCALLS).map((s)
 
 /**
  * What `recvfrom` returns: the datagram, its sender, and MSG_TRUNC when the
- * buffer was short; with MSG_READAHEAD on a stream, maybe the bytes that
- * follow `data` in the stream, for libc to keep.
+ * buffer was short. With MSG_READAHEAD on a stream, `answered` may say that
+ * only that many bytes of `data` answer the call: the rest is read-ahead, for
+ * libc to keep. (One byte array for both, so that the reply's one large
+ * payload can be written into the reply slot on a word.)
  */
-export type RecvfromResult = [data: Uint8Array, addr: string, port: number, flags: number, readAhead?: Uint8Array];
+export type RecvfromResult = [data: Uint8Array, addr: string, port: number, flags: number, answered?: number];
 export type GetsocknameResult = [addr: string, port: number];
 export type AcceptResult = [handle: number, addr: string, port: number];
 export interface DomainAccounting {

@@ -662,9 +662,9 @@ export class Kernel implements LockstepMember {
       // Socket data copied in from the domain and out to it, for the report.
       else if (syscall === 'sendto') d.bytes.sent += done.result as number;
       else if (syscall === 'recvfrom') {
-        const [data, , , , ahead] = done.result as RecvfromResult;
-        d.bytes.received += data.byteLength + (ahead?.byteLength ?? 0);
-        d.batched.readAheadBytes += ahead?.byteLength ?? 0;
+        const [data, , , , answered] = done.result as RecvfromResult;
+        d.bytes.received += data.byteLength;
+        if (answered !== undefined) d.batched.readAheadBytes += data.byteLength - answered;
       }
     }
     this.reply(d, callId, done);

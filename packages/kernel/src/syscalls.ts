@@ -542,7 +542,7 @@ function recvStream(k: Kernel, s: KSocket, t: TcpSocket, maxlen: number, flags: 
       const ahead = flags & MSG_READAHEAD ? READAHEAD_MAX_BYTES : 0;
       const data = readStream(k, conn, maxlen + ahead);
       k.chargeStream(s);
-      return ok(data.length > maxlen ? [data.subarray(0, maxlen), addr, port, 0, data.subarray(maxlen)] : [data, addr, port, 0]);
+      return ok(data.length > maxlen ? [data, addr, port, 0, maxlen] : [data, addr, port, 0]);
     }
     const err = streamError(t);
     if (err !== undefined) return fail(err);

@@ -154,6 +154,7 @@ export function syncSockets(channel: Channel): SyncSockets {
     };
     api[name] = (...a: unknown[]) => {
       const args = (c.args as (...x: unknown[]) => unknown[])(...a);
+      if (!batching.involved(name)) return c.result(call(args));
       const kept = batching.serveRecv(name, args);
       if (kept) return c.result(kept);
       // A blocking send on a proven stream goes into the send ring (behind the records before it); what the ring
@@ -169,7 +170,7 @@ export function syncSockets(channel: Channel): SyncSockets {
           return queued; // an error after some bytes went is a short write, as a libc send reports it
         }
       }
-      const raw = call(name === 'poll' ? batching.pollArgs(args) : batching.callArgs(name, args));
+      const raw = batching.received(name, args, call(name === 'poll' ? batching.pollArgs(args) : batching.callArgs(name, args)));
       batching.after(name, args, raw);
       return c.result(name === 'poll' ? batching.pollWith(args, raw as number[]) : raw);
     };
@@ -183,12 +184,13 @@ export function asyncSockets(channel: Channel): AsyncSockets {
   for (const [name, c] of Object.entries(CALLS) as [string, Calls[keyof Calls]][]) {
     api[name] = async (...a: unknown[]) => {
       const args = (c.args as (...x: unknown[]) => unknown[])(...a);
+      if (!batching.involved(name)) return c.result(await channel.callAsync(c.sys, args));
       // What the blocking API read ahead comes first; and a call comes after what it queued on the handles named.
       const kept = batching.serveRecv(name, args);
       if (kept) return c.result(kept);
       batching.before(name, args);
       if (!isLargeSend(c.sys, args)) {
-        const raw = await channel.callAsync(c.sys, name === 'poll' ? batching.pollArgs(args) : args);
+        const raw = batching.received(name, args, await channel.callAsync(c.sys, name === 'poll' ? batching.pollArgs(args) : args));
         batching.after(name, args, raw);
         return c.result(name === 'poll' ? batching.pollWith(args, raw as number[]) : raw);
       }

@@ -47,6 +47,15 @@ export class StreamBatching {
   constructor(private readonly channel: Channel) {}
 
   /**
+   * Whether call `name` has anything to do with batching now: a call that
+   * teaches or uses it, or any call while sends are queued or bytes kept.
+   * The others (a null call, bind, stats...) go straight to the channel.
+   */
+  involved(name: string): boolean {
+    return INVOLVED.has(name) || this.kept.size > 0 || this.channel.queuedAny();
+  }
+
+  /**
    * Before call `name` with `args` (the syscall's own): it waits for the
    * records queued on the handles it names; what it may change is in doubt.
    */
@@ -84,13 +93,18 @@ export class StreamBatching {
     if (name === 'socket' && args[1] === SOCK_STREAM) this.streams.add(raw as number);
     else if (name === 'accept') this.streams.add((raw as number[])[0]!);
     else if (isPlainSend(name, args) && this.streams.has(args[0] as number) && raw === (args[1] as Uint8Array).length) this.proven.add(args[0] as number);
-    else if (name === 'recv' || name === 'recvfrom') {
-      const [, addr, port, , ahead] = raw as RecvfromResult;
-      if (!ahead || ahead.length === 0) return;
-      const kept = this.kept.get(args[0] as number);
-      if (kept) kept.chunks.push(ahead);
-      else this.kept.set(args[0] as number, { chunks: [ahead], addr, port });
-    }
+  }
+
+  /** A recv's result as the program sees it: what read ahead beyond the call's answer is kept for the next recvs. */
+  received(name: string, args: readonly unknown[], raw: unknown): unknown {
+    if (name !== 'recv' && name !== 'recvfrom') return raw;
+    const [data, addr, port, flags, answered] = raw as RecvfromResult;
+    if (answered === undefined || answered >= data.length) return raw;
+    const ahead = data.subarray(answered);
+    const kept = this.kept.get(args[0] as number);
+    if (kept) kept.chunks.push(ahead);
+    else this.kept.set(args[0] as number, { chunks: [ahead], addr, port });
+    return [data.subarray(0, answered), addr, port, flags];
   }
 
   /**
@@ -135,6 +149,9 @@ export class StreamBatching {
     return fds.some(([h, events]) => this.kept.has(h) && events & POLLIN) ? [fds, 0] : args;
   }
 }
+
+/** The calls that teach batching about a socket or use it. */
+const INVOLVED = new Set(['socket', 'accept', 'send', 'sendto', 'recv', 'recvfrom', 'poll', 'close', 'shutdown', 'fcntl', 'setsockopt']);
 
 /** A send or sendto with no flags and no address: what a record is. */
 const isPlainSend = (name: string, args: readonly unknown[]) => (name === 'send' || name === 'sendto') && args[2] === 0 && args[3] == null && args[1] instanceof Uint8Array;
