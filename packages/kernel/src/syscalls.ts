@@ -47,7 +47,7 @@ import {
   type SockAddr,
   type SyscallName,
 } from '@moat/abi';
-import { formatIpv4Address, parseIpv4Address, socketCallAnswer, type Endpoint, type SocketCall, type SocketState, type TcpSocket } from '@moat/netstack';
+import { DEFAULT_TCP_CONFIG, formatIpv4Address, parseIpv4Address, socketCallAnswer, type Endpoint, type SocketCall, type SocketState, type TcpSocket } from '@moat/netstack';
 import type { Domain } from './domain.js';
 import { KSocket } from './ksocket.js';
 import type { Kernel } from './kernel.js';
@@ -373,9 +373,9 @@ export const HANDLERS: Record<SyscallName, Handler> = {
     if (level !== SOL_SOCKET) return fail(Errno.ENOPROTOOPT);
     switch (name) {
       case SO_RCVBUF:
-        return ok(t ? (t.config.rcvBuf ?? 262144) : s.dgram!.rcvbuf);
+        return ok(t ? (t.config.rcvBuf ?? DEFAULT_TCP_CONFIG.rcvBuf) : s.dgram!.rcvbuf);
       case SO_SNDBUF:
-        return ok(s.sndbuf);
+        return ok(t ? (t.config.sndBuf ?? DEFAULT_TCP_CONFIG.sndBuf) : s.sndbuf);
       case SO_RCVTIMEO:
         return ok(s.rcvtimeoMs);
       case SO_SNDTIMEO:

@@ -47,8 +47,11 @@ export interface TcpConfig {
 
 export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
   mss: 1460,
-  sndBuf: 256 * 1024,
-  rcvBuf: 256 * 1024,
+  // Linux starts a connection's buffers smaller and grows them to several MiB as a transfer goes on; 512 KiB
+  // each lets a bulk transfer keep 512 KiB in flight and a recv with read-ahead take that much at once
+  // (storage grows on demand, so an idle connection does not pay for it).
+  sndBuf: 512 * 1024,
+  rcvBuf: 512 * 1024,
   noDelay: false,
   keepAlive: false,
   keepAliveIdleMs: 7_200_000,
