@@ -64,30 +64,34 @@ const align8 = (n: number) => (n + 7) & ~7;
 /** `a - b` of two positions, as the distance it is (positions wrap at 2^32). */
 const distance = (a: number, b: number) => (a - b) | 0;
 
-/** The ring of `signal`, or undefined when the signal is too small to hold one (an older or a bare signal). */
-function ringViews(signal: SharedArrayBuffer): { words: Int32Array; bytes: Uint8Array; records: Int32Array } | undefined {
-  if (signal.byteLength < RING_SIGNAL_BYTES) return undefined;
-  return {
-    words: new Int32Array(signal, RING_OFFSET, HEADER_BYTES / 4),
-    bytes: new Uint8Array(signal, RING_OFFSET + HEADER_BYTES, RING_BYTES),
-    records: new Int32Array(signal, RING_OFFSET + HEADER_BYTES, RING_BYTES / 4),
-  };
+/** The views both ends work through: the ring's words, and its records as bytes and as Int32 headers. */
+abstract class RingEnd {
+  protected readonly words: Int32Array;
+  protected readonly bytes: Uint8Array;
+  protected readonly records: Int32Array;
+
+  /** Throws on a signal too small to hold a ring: the ends' `of` look first. */
+  protected constructor(signal: SharedArrayBuffer) {
+    this.words = new Int32Array(signal, RING_OFFSET, HEADER_BYTES / 4);
+    this.bytes = new Uint8Array(signal, RING_OFFSET + HEADER_BYTES, RING_BYTES);
+    this.records = new Int32Array(signal, RING_OFFSET + HEADER_BYTES, RING_BYTES / 4);
+  }
 }
 
-/** The domain's end: writes records and publishes them. */
-export class SendRingWriter {
-  private readonly words: Int32Array;
-  private readonly bytes: Uint8Array;
-  private readonly records: Int32Array;
-  private tail = 0;
+/** A signal that holds a ring (an older or a bare signal does not). */
+const hasRing = (signal: SharedArrayBuffer) => signal.byteLength >= RING_SIGNAL_BYTES;
 
+/** The domain's end: writes records and publishes them. */
+export class SendRingWriter extends RingEnd {
+  private tail: number;
+
+  /** The writer of `signal`'s ring, or undefined when it has none. */
   static of(signal: SharedArrayBuffer): SendRingWriter | undefined {
-    const views = ringViews(signal);
-    return views && new SendRingWriter(views);
+    return hasRing(signal) ? new SendRingWriter(signal) : undefined;
   }
 
-  private constructor(views: NonNullable<ReturnType<typeof ringViews>>) {
-    ({ words: this.words, bytes: this.bytes, records: this.records } = views);
+  private constructor(signal: SharedArrayBuffer) {
+    super(signal);
     this.tail = Atomics.load(this.words, RING_TAIL);
   }
 
@@ -164,23 +168,20 @@ export interface RingRecord {
 }
 
 /** The kernel's end: reads records, checks each header, and consumes them. */
-export class SendRingReader {
-  private readonly words: Int32Array;
-  private readonly bytes: Uint8Array;
-  private readonly records: Int32Array;
+export class SendRingReader extends RingEnd {
   private head: number;
   /** Where the current record ends (undefined: none read yet). */
   private currentEnd: number | undefined;
   /** A header that cannot be: the ring is read no more. */
   broken: string | undefined;
 
+  /** The reader of `signal`'s ring, or undefined when it has none. */
   static of(signal: SharedArrayBuffer): SendRingReader | undefined {
-    const views = ringViews(signal);
-    return views && new SendRingReader(views);
+    return hasRing(signal) ? new SendRingReader(signal) : undefined;
   }
 
-  private constructor(views: NonNullable<ReturnType<typeof ringViews>>) {
-    ({ words: this.words, bytes: this.bytes, records: this.records } = views);
+  private constructor(signal: SharedArrayBuffer) {
+    super(signal);
     this.head = Atomics.load(this.words, RING_HEAD);
   }
 
