@@ -139,7 +139,8 @@ export class PortTransport implements FrameTransport {
     for (const h of handles) {
       const until = this.queuedUntil.get(h);
       if (until === undefined) continue;
-      if (!ring.consumed(until)) this.sleepUntil(() => !ring.wakeAt(until));
+      // A ring the kernel gave up on (junk in it) will not be consumed further: nothing to wait for then.
+      if (!ring.consumed(until)) this.sleepUntil(() => !ring.wakeAt(until) || (this.stopSeen() && this.stopped === 2));
       this.queuedUntil.delete(h);
     }
   }
