@@ -120,6 +120,10 @@ async function control(req: ControlRequest): Promise<void> {
       });
     case 'detach': {
       if (conductor) {
+        // What the domain posted before it ended comes first (a line it logged, say): the host's word of its end
+        // and its last messages come by different ports, in either order.
+        const port = ports.get(req.name);
+        if (port) drainOf.get(port)?.();
         // Carried out when no domain runs, in attach order (Kernel.detachInStep), which also records the exit.
         kernel.detachInStep(
           req.name,
@@ -195,6 +199,9 @@ function link(req: Extract<ControlRequest, { op: 'link' }>): void {
   answer(req.id, true);
 }
 
+/** Takes a domain's channel's pending messages now, as its 'message' events would later (see the lockstep detach). */
+const drainOf = new WeakMap<MessagePort, () => void>();
+
 function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<ControlRequest, { op: 'attach' }>): void {
   const { name, port, signal, limits, watchdogMs, faults } = req;
   const wake = new Int32Array(signal);
@@ -245,7 +252,7 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
   }, limits, { watchdogMs, faults });
   // Lockstep: a worker's channel says when it waits (DomainRest); a process domain's bridge does not.
   const rest = conductor && req.reportsRest ? (d.rest = new DomainRest()) : undefined;
-  port.on('message', (m) => {
+  const onMessage = (m: unknown): void => {
     if (rest) {
       if (isRestNotice(m)) return void (rest.noticed(m), conductor!.advance());
       if (isLogNotice(m)) {
@@ -257,6 +264,10 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
     if (ring && isRingDoorbell(m)) return kernel.ringDoorbell(d);
     kernel.submit(d, m, true);
     conductor?.advance();
+  };
+  port.on('message', onMessage);
+  drainOf.set(port, () => {
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) onMessage(m.message);
   });
   // Lockstep waits for the host's detach instead, which comes in any case and carries the reason.
   if (!conductor) port.on('close', () => kernel.detach(name, 'channel closed'));
