@@ -6,8 +6,8 @@
  * ring, so a domain streaming data does not hand its thread over to the
  * kernel for every write. A record is a send: the kernel checks its handle
  * and the socket as a sendto frame's, and an error it meets is the socket's
- * pending error, reported to the next call that names the handle (see
- * docs/performance.md and @moat/libc's README for what that changes).
+ * pending error, reported to the next send or recv on the handle (see
+ * docs/sockets.md, "Streams", for what that changes).
  *
  * Layout, from RING_OFFSET: eight Int32 words, then RING_BYTES of records.
  * Positions count bytes since the ring began, modulo 2^32; a record starts

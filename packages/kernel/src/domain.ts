@@ -71,8 +71,8 @@ export class Domain {
   ringStuck: { blocked: Blocked; handle: number; length: number; start: number } | undefined;
   /**
    * Errors that ring records met, by handle: the socket's pending error,
-   * which the next call naming the handle returns (close excepted, which
-   * clears it), as Linux reports an asynchronous error on a socket.
+   * which the next send or recv on the handle returns (close clears it), as
+   * Linux reports an asynchronous error on a socket.
    */
   readonly ringErrors = new Map<number, number>();
   /** Its send ring broke (counted once among its malformed frames). */

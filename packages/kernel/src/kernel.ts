@@ -626,9 +626,10 @@ export class Kernel implements LockstepMember {
     const handle = HANDLE_FIRST[sysno] && Number.isInteger(args[0]) ? (args[0] as number) : NaN;
     if (!argsValid(sysno, args)) return this.malformed(d, callId, argsProblem(sysno, args) ?? 'invalid arguments', Errno.EINVAL, start, name, handle);
     const ringError = d.ringErrors.size > 0 ? d.ringErrors.get(handle) : undefined;
-    if (ringError !== undefined) {
+    if (ringError !== undefined && (name === 'sendto' || name === 'recvfrom' || name === 'close')) {
       d.ringErrors.delete(handle);
-      // A queued send's error is the socket's pending error: this call reports it, except close, which clears it.
+      // A queued send's error is the socket's pending error: the next send or recv reports it, as Linux reports an
+      // asynchronous error; close clears it.
       if (name !== 'close') return this.finish(d, callId, name, fail(ringError), start, handle);
     }
     let outcome;

@@ -8,7 +8,7 @@
  *   send on it by call took everything (so the handle was valid, connected
  *   and writable), until anything that could change that (close, shutdown,
  *   O_NONBLOCK, SO_SNDTIMEO) or the kernel's stopping the ring (a queued send
- *   failed: the handle's next call reports the error, and every handle goes
+ *   failed: the handle's next send or recv reports the error, and every handle goes
  *   by call again until a call proves it). A queued send returns once its
  *   bytes are in the ring, as a send returns once they are in the socket's
  *   buffer; every call that names the handle waits until the kernel has
