@@ -90,6 +90,8 @@ export class PortTransport implements FrameTransport {
   private readonly ring: SendRingWriter | undefined;
   /** Where each handle's last queued record ends in the ring. */
   private readonly queuedUntil = new Map<number, number>();
+  /** What the kernel said of the ring (RING_STOPPED) and ringStopped has not reported yet; a broken ring stays so. */
+  private stopped = 0;
   /** Lockstep: messages posted and replies taken, as the kernel counts them too (RestNotice). */
   private posted = 0;
   private taken = 0;
@@ -130,7 +132,10 @@ export class PortTransport implements FrameTransport {
   }
 
   queuedAny(): boolean {
-    return this.queuedUntil.size > 0;
+    if (this.queuedUntil.size === 0) return false;
+    if (!this.ring!.consumed(this.ring!.position)) return true;
+    this.queuedUntil.clear(); // the kernel has taken everything queued
+    return false;
   }
 
   awaitQueued(handles: readonly number[]): void {
@@ -144,9 +149,6 @@ export class PortTransport implements FrameTransport {
       this.queuedUntil.delete(h);
     }
   }
-
-  /** What the kernel said of the ring (RING_STOPPED) and ringStopped has not reported yet; a broken ring stays so. */
-  private stopped = 0;
 
   private stopSeen(): boolean {
     if (this.ring && this.stopped !== 2) this.stopped = Math.max(this.stopped, this.ring.takeStopped());
