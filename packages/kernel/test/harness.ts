@@ -1,5 +1,5 @@
 /** An in-process kernel with domains whose channel ends are plain functions, for unit tests. */
-import { decodeFrame, encodeRequest, SYS, type Reply, type SyscallName } from '@moat/abi';
+import { decodeFrame, encodeRequest, RING_SIGNAL_BYTES, SendRingReader, SendRingWriter, SYS, type Reply, type SyscallName } from '@moat/abi';
 import { Kernel, type KernelOptions, type Limits } from '../src/index.js';
 
 export interface TestDomain {
@@ -11,12 +11,16 @@ export interface TestDomain {
   replies: Reply[];
   /** Every reply frame exactly as the kernel posted it. */
   frames: Uint8Array[];
+  /** With `ring`: the domain's end of its send ring, and its signal (to write junk into). */
+  ring?: { writer: SendRingWriter; signal: SharedArrayBuffer; doorbell(): void };
 }
 
 export function kernelWithDomains(options: KernelOptions = {}) {
   const kernel = new Kernel(options);
   let nextId = 1;
-  const attach = (name: string, limits: Partial<Limits> = {}, options: Parameters<Kernel['attach']>[3] = {}): TestDomain => {
+  /** `ring`: the domain has a send ring, as a worker domain outside lockstep does (see @moat/abi's send-ring). */
+  const attach = (name: string, limits: Partial<Limits> = {}, options: Parameters<Kernel['attach']>[3] = {}, ring = false): TestDomain => {
+    const signal = ring ? new SharedArrayBuffer(RING_SIGNAL_BYTES) : undefined;
     const waiting = new Map<number, (r: Reply) => void>();
     const anyReply: ((r: Reply) => void)[] = [];
     const replies: Reply[] = [];
@@ -34,6 +38,7 @@ export function kernelWithDomains(options: KernelOptions = {}) {
             w(reply);
           } else anyReply.shift()?.(reply);
         },
+        ring: signal && SendRingReader.of(signal),
       },
       limits,
       options,
@@ -42,6 +47,7 @@ export function kernelWithDomains(options: KernelOptions = {}) {
       name,
       replies,
       frames,
+      ring: signal && { writer: SendRingWriter.of(signal)!, signal, doorbell: () => kernel.ringDoorbell(d) },
       call(sys, ...args) {
         const id = nextId++;
         return new Promise((resolve) => {
