@@ -212,6 +212,13 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
   if (clock) clock[0] = kernel.now();
   // A worker domain's send ring, outside lockstep (where each record's timing would enter the run); see @moat/abi's send-ring.
   const ring = conductor ? undefined : SendRingReader.of(signal);
+  // The slot, taken for call `callId`'s reply if the domain waits for that call and the slot is free. Taken back with
+  // the compare-and-exchange: no other reply can land in it meanwhile, and one that does not fit it after all goes on
+  // the port (the domain reads both).
+  const claimSlot = (callId: number): Uint8Array | undefined => {
+    if (!slot || callId === UNKNOWN_CALL_ID || Atomics.load(wake, SIGNAL_REPLY_LENGTH) !== 0) return undefined;
+    return Atomics.compareExchange(wake, SIGNAL_WAITING, callId | 0, 0) === (callId | 0) ? slot : undefined;
+  };
   const d = kernel.attach(name, {
     ring,
     wake: () => wakeLater(wake),
@@ -222,12 +229,7 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
         else kernel.submit(d, m.message);
       }
     },
-    slotFor(callId) {
-      // Taken back with the compare-and-exchange: no other reply can land in the slot meanwhile, and one that
-      // does not fit it after all goes on the port (the domain reads both).
-      if (!slot || callId === UNKNOWN_CALL_ID || Atomics.load(wake, SIGNAL_REPLY_LENGTH) !== 0) return undefined;
-      return Atomics.compareExchange(wake, SIGNAL_WAITING, callId | 0, 0) === (callId | 0) ? slot : undefined;
-    },
+    slotFor: claimSlot,
     post(frame, callId = UNKNOWN_CALL_ID) {
       if (clock) clock[0] = kernel.now();
       d.rest?.onReply(callId);
@@ -235,13 +237,8 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
         // Written in place (slotFor), from where its data falls on a word (SIGNAL_REPLY_START).
         Atomics.store(wake, SIGNAL_REPLY_START, frame.byteOffset - slot.byteOffset);
         Atomics.store(wake, SIGNAL_REPLY_LENGTH, frame.byteOffset - slot.byteOffset + frame.byteLength);
-      } else if (
-        slot &&
-        callId !== UNKNOWN_CALL_ID &&
-        frame.byteLength <= slot.byteLength &&
-        Atomics.load(wake, SIGNAL_REPLY_LENGTH) === 0 &&
-        Atomics.compareExchange(wake, SIGNAL_WAITING, callId | 0, 0) === (callId | 0)
-      ) {
+      } else if (slot && frame.byteLength <= slot.byteLength && claimSlot(callId)) {
+        // A frame made on its own (a fault's delivery): copied in.
         slot.set(frame);
         Atomics.store(wake, SIGNAL_REPLY_START, 0);
         Atomics.store(wake, SIGNAL_REPLY_LENGTH, frame.byteLength);
