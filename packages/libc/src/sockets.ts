@@ -170,9 +170,7 @@ export function syncSockets(channel: Channel): SyncSockets {
           return queued; // an error after some bytes went is a short write, as a libc send reports it
         }
       }
-      const raw = batching.received(name, args, call(name === 'poll' ? batching.pollArgs(args) : batching.callArgs(name, args)));
-      batching.after(name, args, raw);
-      return c.result(name === 'poll' ? batching.pollWith(args, raw as number[]) : raw);
+      return c.result(batching.settle(name, args, call(batching.callArgs(name, args, true))));
     };
   }
   return api as SyncSockets;
@@ -190,9 +188,7 @@ export function asyncSockets(channel: Channel): AsyncSockets {
       if (kept) return c.result(kept);
       batching.before(name, args);
       if (!isLargeSend(c.sys, args)) {
-        const raw = batching.received(name, args, await channel.callAsync(c.sys, name === 'poll' ? batching.pollArgs(args) : args));
-        batching.after(name, args, raw);
-        return c.result(name === 'poll' ? batching.pollWith(args, raw as number[]) : raw);
+        return c.result(batching.settle(name, args, await channel.callAsync(c.sys, batching.callArgs(name, args, false))));
       }
       const plan = sendRequests(args);
       let step = plan.next();

@@ -76,19 +76,32 @@ export class StreamBatching {
   }
 
   /**
-   * The arguments to call with: a blocking recv on an own stream asks for
-   * read-ahead (never a promise recv: another of them may be in flight on
-   * the handle, and its bytes would come after what was read ahead).
+   * The arguments to call with: a poll of handles with bytes kept here does
+   * not wait, and a blocking recv on an own stream asks for read-ahead (never
+   * a promise recv: another of them may be in flight on the handle, and its
+   * bytes would come after what was read ahead).
    */
-  callArgs(name: string, args: unknown[]): unknown[] {
-    if (name !== 'recv' && name !== 'recvfrom') return args;
+  callArgs(name: string, args: unknown[], blocking: boolean): unknown[] {
+    if (name === 'poll') return this.pollArgs(args);
+    if (!blocking || (name !== 'recv' && name !== 'recvfrom')) return args;
     const flags = args[2] as number;
     if (!this.streams.has(args[0] as number) || flags & MSG_PEEK) return args;
     return [args[0], args[1], flags | MSG_READAHEAD];
   }
 
+  /**
+   * The syscall's result `raw` as the program is to see it: what a recv read
+   * ahead beyond its answer is kept, and a poll has POLLIN for what is kept;
+   * and what the call teaches about its sockets is learnt.
+   */
+  settle(name: string, args: readonly unknown[], raw: unknown): unknown {
+    const result = this.received(name, args, raw);
+    this.after(name, args, result);
+    return name === 'poll' ? this.pollWith(args, result as number[]) : result;
+  }
+
   /** After call `name` returned `raw` (the syscall's result): what it teaches. */
-  after(name: string, args: readonly unknown[], raw: unknown): void {
+  private after(name: string, args: readonly unknown[], raw: unknown): void {
     // SOCK_STREAM with no flags: a SOCK_NONBLOCK socket's sends are not blocking ones.
     if (name === 'socket' && args[1] === SOCK_STREAM) this.streams.add(raw as number);
     else if (name === 'accept') this.streams.add((raw as number[])[0]!);
@@ -96,7 +109,7 @@ export class StreamBatching {
   }
 
   /** A recv's result as the program sees it: what read ahead beyond the call's answer is kept for the next recvs. */
-  received(name: string, args: readonly unknown[], raw: unknown): unknown {
+  private received(name: string, args: readonly unknown[], raw: unknown): unknown {
     if (name !== 'recv' && name !== 'recvfrom') return raw;
     const [data, addr, port, flags, answered] = raw as RecvfromResult;
     if (answered === undefined || answered >= data.length) return raw;
@@ -136,14 +149,14 @@ export class StreamBatching {
   }
 
   /** Poll's answer, with POLLIN for the handles it asked about that have bytes kept here. */
-  pollWith(args: readonly unknown[], revents: number[]): number[] {
+  private pollWith(args: readonly unknown[], revents: number[]): number[] {
     if (this.kept.size === 0) return revents;
     const fds = args[0] as [number, number][];
     return revents.map((r, i) => (this.kept.has(fds[i]![0]) && fds[i]![1] & POLLIN ? r | POLLIN : r));
   }
 
   /** A poll of handles with bytes kept here does not wait: they are readable now. */
-  pollArgs(args: unknown[]): unknown[] {
+  private pollArgs(args: unknown[]): unknown[] {
     if (this.kept.size === 0) return args;
     const fds = args[0] as [number, number][];
     return fds.some(([h, events]) => this.kept.has(h) && events & POLLIN) ? [fds, 0] : args;
