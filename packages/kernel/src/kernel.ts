@@ -578,16 +578,31 @@ export class Kernel implements LockstepMember {
     }
   }
 
+  /** A kernel bug met while serving `where`, never the domain's fault: counted, and the call answered EFAULT while the kernel serves everyone else. */
+  private kernelBug(where: string, err: unknown): Done {
+    this.internalErrors++;
+    this.lastInternalError = `${where}: ${(err as Error)?.stack ?? err}`;
+    return fail(Errno.EFAULT);
+  }
+
+  /** A parked call's (or a stuck ring record's) retry; a throw is a kernel bug, answered EFAULT. */
+  private retryGuarded(blocked: Blocked, syscall: string): Done | null {
+    try {
+      return blocked.retry();
+    } catch (err) {
+      return this.kernelBug(`${syscall} (retry)`, err);
+    }
+  }
+
   /** serve, and if it throws (a kernel bug), count it and answer the call rather than die. */
   private serveGuarded(d: Domain, message: unknown): void {
     try {
       this.serve(d, message);
     } catch (err) {
-      this.internalErrors++;
-      this.lastInternalError = `serve: ${(err as Error)?.stack ?? err}`;
+      const answer = this.kernelBug('serve', err);
       const id = message instanceof Uint8Array ? peekCallId(message) : UNKNOWN_CALL_ID;
       try {
-        this.reply(d, id, fail(Errno.EFAULT));
+        this.reply(d, id, answer);
       } catch {
         // the domain's channel is gone: nothing to answer
       }
@@ -636,10 +651,7 @@ export class Kernel implements LockstepMember {
     try {
       outcome = HANDLERS[name](this, d, args);
     } catch (err) {
-      // A bug, never the domain's fault: answer it and keep serving everyone else.
-      this.internalErrors++;
-      this.lastInternalError = `${name}: ${(err as Error)?.stack ?? err}`;
-      outcome = fail(Errno.EFAULT);
+      outcome = this.kernelBug(name, err);
     }
     if ('blocked' in outcome) {
       d.account.pendingCalls++;
@@ -910,14 +922,7 @@ export class Kernel implements LockstepMember {
       const waiting = this.parked;
       this.parked = [];
       for (const p of waiting) {
-        let done: Done | null;
-        try {
-          done = p.blocked.retry();
-        } catch (err) {
-          this.internalErrors++;
-          this.lastInternalError = `${p.syscall} (retry): ${(err as Error)?.stack ?? err}`;
-          done = fail(Errno.EFAULT);
-        }
+        const done = this.retryGuarded(p.blocked, p.syscall);
         if (!done) {
           this.parked.push(p);
           continue;
@@ -972,9 +977,7 @@ export class Kernel implements LockstepMember {
     try {
       return sendRecord(this, d, handle, data);
     } catch (err) {
-      this.internalErrors++;
-      this.lastInternalError = `sendto (ring): ${(err as Error)?.stack ?? err}`;
-      return fail(Errno.EFAULT);
+      return this.kernelBug('sendto (ring)', err);
     }
   }
 
@@ -997,14 +1000,7 @@ export class Kernel implements LockstepMember {
     let progress = false;
     for (const d of this.stuckRings) {
       const stuck = d.ringStuck!;
-      let done: Done | null;
-      try {
-        done = stuck.blocked.retry();
-      } catch (err) {
-        this.internalErrors++;
-        this.lastInternalError = `sendto (ring, retry): ${(err as Error)?.stack ?? err}`;
-        done = fail(Errno.EFAULT);
-      }
+      const done = this.retryGuarded(stuck.blocked, 'sendto (ring)');
       if (!done) continue;
       progress = true;
       d.ringStuck = undefined;
