@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { quickAckBudget } from '../src/tcp/connection.js';
 import { tcpTransitionTable } from '../src/tcp/connection-machine.js';
 import { pattern, rstTo, TcpPair, transfer } from './tcp-harness.js';
 
@@ -44,6 +45,30 @@ describe('TCP connection', () => {
     expect(pair.counts.checksumDrops).toBeGreaterThan(0);
     expect(pair.a.stats.retransmits).toBeGreaterThan(0);
     expect(pair.a.stats.fastRetransmits).toBeGreaterThan(0);
+  });
+
+  it('ACKs the first data segments at once (quick ACKs), so a sender with a large MSS is not held by the delayed-ACK timer', () => {
+    const pair = new TcpPair({ a: { mss: 65495 }, b: { mss: 65495 } });
+    pair.a.open(0);
+    pair.run(() => pair.a.established && pair.b!.established);
+    const start = pair.now;
+    const data = pattern(512 * 1024);
+    let written = pair.a.write(data);
+    let got = 0;
+    pair.run(() => {
+      if (written < data.length) written += pair.a.write(data.subarray(written));
+      while (pair.b!.readable > 0) got += pair.b!.read(65536).length;
+      return got === data.length;
+    });
+    expect(got).toBe(data.length);
+    // The SYN-ACK's unscaled window (65535) lets one segment go before B's first ACK: delayed, it would cost 40 ms.
+    expect(pair.now - start).toBeLessThan(20);
+  });
+
+  it('gives quick ACKs for half the receive window in segments, at least 2 and at most 16, as Linux does', () => {
+    expect(quickAckBudget(512 * 1024, 65495)).toBe(4);
+    expect(quickAckBudget(512 * 1024, 1460)).toBe(16);
+    expect(quickAckBudget(4096, 1460)).toBe(2);
   });
 
   it('is refused by a closed port: the SYN meets a RST and the connection fails with ECONNREFUSED', () => {

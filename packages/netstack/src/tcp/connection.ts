@@ -119,6 +119,18 @@ export type TcpTransitionObserver = (conn: TcpConnection, transition: TcpTransit
 /** The largest window a scaled window field can say (RFC 7323 2.3: shift at most 14). */
 const MAX_WINDOW_SHIFT = 14;
 
+/**
+ * How many data segments at the start of a stream are ACKed at once, as
+ * Linux's quick-ACK mode does at the first data (tcp_incr_quickack: half the
+ * receive window in segments, at least 2, at most 16). A sender's first
+ * flight is small (RFC 5681's IW of 2 segments when the MSS is large, or
+ * the 64 KiB a SYN's unscaled window allows), so a delayed ACK of its first
+ * segment would hold the whole stream for delayedAckMs.
+ */
+export function quickAckBudget(rcvBuf: number, mss: number): number {
+  return Math.min(16, Math.max(2, Math.floor(rcvBuf / (2 * mss))));
+}
+
 export class TcpConnection {
   readonly stats: TcpConnectionStats = {
     segmentsIn: 0,
@@ -202,6 +214,8 @@ export class TcpConnection {
   /** An ACK that must not wait for the next poll: a duplicate ACK for out-of-order data, or the ACK of a filled hole. */
   private urgentAck = false;
   private unackedSegments = 0;
+  /** Data segments still to be ACKed at once (quick ACKs, see processData); undefined until the first data comes. */
+  private quickAcks: number | undefined;
   private retransmitNow = false;
   private probeNow = false;
   private keepAliveNow = false;
@@ -600,7 +614,12 @@ export class TcpConnection {
     }
     // Delayed ACK (RFC 9293 3.8.6.3, RFC 5681 4.2): at least every second full-sized segment, else within delayedAckMs.
     // The every-second-segment ACK leaves at once, not at the next poll: it clocks the sender's next window out.
-    if (++this.unackedSegments >= 2) this.ackNow = this.urgentAck = true;
+    // The first segments of the stream are ACKed at once (quick ACKs): see quickAckBudget.
+    this.quickAcks ??= quickAckBudget(this.config.rcvBuf, this.config.mss);
+    if (this.quickAcks > 0) {
+      this.quickAcks--;
+      this.ackNow = this.urgentAck = true;
+    } else if (++this.unackedSegments >= 2) this.ackNow = this.urgentAck = true;
     else this.ackAt ??= now + this.config.delayedAckMs;
   }
 
