@@ -142,6 +142,18 @@ export function encodeReplyInto(target: Uint8Array, callId: number, errno: numbe
   return writeValue(target, start, value) === start + size ? { start, end: start + size } : undefined;
 }
 
+/**
+ * Where encodeReplyInto puts the bytes of the successful reply to `callId`
+ * whose result is an array of fewer than 16 items that begins with `length`
+ * bytes (a recv's): so that the kernel can read a stream's bytes straight
+ * there, and the encoding leaves them in place.
+ */
+export function replyBytesAt(callId: number, length: number): number {
+  // [callId, 0, [bytes, ...]]: two one-byte array headers, the id, errno 0 (one byte), the bytes' header.
+  const at = 1 + exactSize(callId, 1) + 1 + 1 + (length < 0x100 ? 2 : length < 0x10000 ? 3 : 5);
+  return ((8 - (at & 7)) & 7) + at;
+}
+
 /** Offset in the encoding of `v` (which exactSize accepted) of its first byte array's bytes, or -1 for none. */
 function payloadOffset(v: unknown, depth: number): number {
   if (v instanceof Uint8Array) return v.length < 0x100 ? 2 : v.length < 0x10000 ? 3 : 5;
@@ -251,7 +263,8 @@ function writeValue(out: Uint8Array, i: number, v: unknown): number {
     if (n < 0x100) (out[i] = 0xc4), (out[i + 1] = n), (i += 2);
     else if (n < 0x10000) (out[i] = 0xc5), (i = writeBE(out, i + 1, n, 2));
     else (out[i] = 0xc6), (i = writeBE(out, i + 1, n, 4));
-    out.set(v, i);
+    // Bytes the kernel already read into place (replyBytesAt) are left as they are.
+    if (v.buffer !== out.buffer || v.byteOffset !== out.byteOffset + i) out.set(v, i);
     return i + n;
   }
   if (typeof v === 'string') {

@@ -12,6 +12,7 @@ import {
   errnoName,
   MAX_FRAME_BYTES,
   peekCallId,
+  replyBytesAt,
   strerror,
   SYS,
   SYSCALL_BY_NUMBER,
@@ -149,6 +150,28 @@ describe('codec: replies written into a slot', () => {
         expect(Buffer.from(decoded[2][0]).equals(data)).toBe(true);
         // The data's first byte falls on a word: after it come '127.0.0.1' (10 bytes), 5000 (3) and 0 (1).
         expect((at.end - 14 - length) % 8).toBe(0);
+      }
+    }
+  });
+
+  it("says where a recv reply's data goes (replyBytesAt), and leaves data already read there in place", () => {
+    const slot = new Uint8Array(70_000 + 64);
+    for (const callId of [1, 127, 128, 200, 70_000, 2 ** 32 - 1]) {
+      for (const length of [0, 1, 255, 256, 65_535, 65_536, 70_000]) {
+        for (const result of [(d: Uint8Array) => [d, '127.0.0.1', 5000, 0], (d: Uint8Array) => [d, 0x7f000001, 5000, 0, 3]]) {
+          const data = new Uint8Array(length).map((_, i) => i * 11 + 1);
+          const at = replyBytesAt(callId, length);
+          expect(at % 8).toBe(0);
+          // Encoded from elsewhere, the data lands where replyBytesAt said.
+          slot.fill(0);
+          encodeReplyInto(slot, callId, 0, result(data));
+          expect(Buffer.from(slot.subarray(at, at + length)).equals(data)).toBe(true);
+          // Read there first and passed as a view of the slot, it is left in place and the frame is the same.
+          slot.fill(0);
+          slot.set(data, at);
+          const placed = encodeReplyInto(slot, callId, 0, result(slot.subarray(at, at + length)))!;
+          expect(Buffer.from(slot.subarray(placed.start, placed.end)).equals(encodeReply(callId, 0, result(data)))).toBe(true);
+        }
       }
     }
   });

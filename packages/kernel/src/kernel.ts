@@ -18,6 +18,7 @@ import {
   MAX_REQUEST_ITEMS,
   peekArrayLength,
   peekCallId,
+  replyBytesAt,
   SYSCALL_BY_NUMBER,
   SYSCALLS,
   UNKNOWN_CALL_ID,
@@ -131,6 +132,9 @@ const STACK_RESERVED_BYTES = 32 * 1024;
  * small calls waits behind at most this much copying per other domain.
  */
 const QUANTUM_BYTES = 256 * 1024;
+
+/** The most a recv's reply holds after its data: the address (5 bytes), port (3), flags (1) and answered count (5), rounded up. */
+const RECV_REPLY_TAIL_BYTES = 16;
 
 /** What serving a queued message costs the kernel, in the drain's units: its bytes (at least 1). */
 function frameCost(message: unknown): number {
@@ -585,12 +589,16 @@ export class Kernel implements LockstepMember {
     return fail(Errno.EFAULT);
   }
 
-  /** A parked call's (or a stuck ring record's) retry; a throw is a kernel bug, answered EFAULT. */
-  private retryGuarded(blocked: Blocked, syscall: string): Done | null {
+  /** A parked call's (or a stuck ring record's) retry, as call `callId` of `d` (see recvBuffer); a throw is a kernel bug, answered EFAULT. */
+  private retryGuarded(blocked: Blocked, syscall: string, d?: Domain, callId = UNKNOWN_CALL_ID): Done | null {
+    this.answeringDomain = d;
+    this.answeringCall = callId;
     try {
       return blocked.retry();
     } catch (err) {
       return this.kernelBug(`${syscall} (retry)`, err);
+    } finally {
+      this.answeringDomain = undefined;
     }
   }
 
@@ -648,10 +656,14 @@ export class Kernel implements LockstepMember {
       if (name !== 'close') return this.finish(d, callId, name, fail(ringError), start, handle);
     }
     let outcome;
+    this.answeringDomain = d;
+    this.answeringCall = callId;
     try {
       outcome = HANDLERS[name](this, d, args);
     } catch (err) {
       outcome = this.kernelBug(name, err);
+    } finally {
+      this.answeringDomain = undefined;
     }
     if ('blocked' in outcome) {
       d.account.pendingCalls++;
@@ -719,24 +731,42 @@ export class Kernel implements LockstepMember {
   }
 
   /**
-   * `n` bytes where a stream recv copies its data for the reply: one buffer
-   * for every recv rather than one per call. It is safe to share because a
-   * recv's reply, which copies the data into the caller's slot or a frame of
-   * its own, is made before the kernel serves or retries anything else; and
-   * a reply carries only the bytes this recv wrote, never what is left past them.
+   * `n` bytes where a stream recv copies its data for the reply to the call
+   * being served or retried. When its caller waits for that reply in its
+   * reply slot, they are the slot's bytes where the reply's data goes
+   * (replyBytesAt): the slot is claimed now, the reply is written around
+   * them, and the data is copied once. Otherwise they are one scratch buffer
+   * shared by every recv, which is safe because a recv's reply (which copies
+   * the data into a frame of its own) is made before the kernel serves or
+   * retries anything else, and carries only the bytes this recv wrote.
    */
   recvBuffer(n: number): Uint8Array {
+    const d = this.answeringDomain;
+    const slot = d?.port.slotFor?.(this.answeringCall);
+    if (slot) {
+      this.claimed = { d: d!, callId: this.answeringCall, slot };
+      const at = replyBytesAt(this.answeringCall, n);
+      // Room for what follows the data too (address, port, flags, the answered count); if not, the reply goes on the port.
+      if (at + n + RECV_REPLY_TAIL_BYTES <= slot.length) return slot.subarray(at, at + n);
+    }
     if (this.recvScratch.length < n) this.recvScratch = new Uint8Array(Math.max(n, 2 * this.recvScratch.length));
     return this.recvScratch.subarray(0, n);
   }
   private recvScratch = new Uint8Array(0);
+  /** The call whose handler or retry runs now (see recvBuffer). */
+  private answeringDomain: Domain | undefined;
+  private answeringCall = UNKNOWN_CALL_ID;
+  /** The reply slot recvBuffer claimed, and for which call: only that call's reply may go in it. */
+  private claimed: { d: Domain; callId: number; slot: Uint8Array } | undefined;
 
   private reply(d: Domain, callId: number, done: Done): void {
     try {
       const result = done.errno === 0 ? done.result : undefined;
-      // Straight into the blocked caller's own slot when it fits; otherwise encodeReply's exact copy, never the
-      // encoder's scratch memory, so a domain never receives a byte of another's reply.
-      const slot = d.port.slotFor?.(callId);
+      // Straight into the blocked caller's own slot (claimed by recvBuffer already, or now) when it fits; otherwise
+      // encodeReply's exact copy, never the encoder's scratch memory, so a domain never receives a byte of another's reply.
+      const claimed = this.claimed;
+      this.claimed = undefined;
+      const slot = claimed?.d === d && claimed.callId === callId ? claimed.slot : d.port.slotFor?.(callId);
       const at = slot && encodeReplyInto(slot, callId, done.errno, result);
       d.port.post(at ? slot!.subarray(at.start, at.end) : encodeReply(callId, done.errno, result), callId);
     } finally {
@@ -922,7 +952,7 @@ export class Kernel implements LockstepMember {
       const waiting = this.parked;
       this.parked = [];
       for (const p of waiting) {
-        const done = this.retryGuarded(p.blocked, p.syscall);
+        const done = this.retryGuarded(p.blocked, p.syscall, p.domain, p.callId);
         if (!done) {
           this.parked.push(p);
           continue;
