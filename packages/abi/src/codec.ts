@@ -29,12 +29,14 @@ export const SIGNAL_WAKE = 0;
 export const SIGNAL_WAITING = 1;
 export const SIGNAL_REPLY_LENGTH = 2;
 /**
- * Where in the slot the reply frame begins: chosen so that the socket data
- * in it starts on an 8-byte boundary. V8 copies between a SharedArrayBuffer
- * and ordinary memory a word at a time only when both ends share their
- * alignment, and a byte at a time otherwise: 64 KiB took 4.7 µs aligned
- * and 33 µs not (this VM, Node 20). The domain copies from the slot's
- * start, which is aligned too.
+ * Where in the slot the reply frame begins (0 to 7): chosen so that the
+ * socket data in it starts where the kernel's copy into the slot keeps its
+ * alignment (an 8-byte boundary, or the phase of the receive buffer it is
+ * read from: see replyBytesAt). V8 copies between a SharedArrayBuffer and
+ * ordinary memory a word at a time only when both ends share their
+ * alignment, and a byte at a time otherwise: 64 KiB took 4.7 µs aligned and
+ * 33 µs not (this VM, Node 20). The domain copies from the slot's start,
+ * which is aligned too.
  */
 export const SIGNAL_REPLY_START = 5;
 /**
@@ -128,30 +130,43 @@ export function encodeReply(callId: number, errno: number, result?: unknown): Ui
 /**
  * Writes the reply frame encodeReply would make into `target` (a blocking
  * caller's reply slot), with no buffer of its own, from the byte (0 to 7)
- * that puts its socket data on an 8-byte boundary (see SIGNAL_REPLY_START).
- * Returns where it starts and ends, or undefined when it does not fit or is
- * not a data-path frame (then encodeReply it).
+ * that puts its socket data on an 8-byte boundary (see SIGNAL_REPLY_START),
+ * or around the data when it was read into the target already (see
+ * replyBytesAt). Returns where it starts and ends, or undefined when it does
+ * not fit or is not a data-path frame (then encodeReply it).
  */
 export function encodeReplyInto(target: Uint8Array, callId: number, errno: number, result?: unknown): { start: number; end: number } | undefined {
   const value = result === undefined ? [callId, errno] : [callId, errno, result];
   const size = exactSize(value, 0);
-  // Where its first byte array's bytes fall, at start 0; the frame moves up to 7 bytes on to put them on a word.
+  // Where its first byte array's bytes fall, at start 0; the frame moves up to 7 bytes on to put them on a word,
+  // or to where they already are (replyBytesAt).
   const at = size < 0 ? -1 : payloadOffset(value, 0);
-  const start = at < 0 ? 0 : (8 - (at & 7)) & 7;
+  const placed = at < 0 ? -1 : placedAt(target, result);
+  const start = placed >= at && placed - at < 8 ? placed - at : at < 0 ? 0 : (8 - (at & 7)) & 7;
   if (size < 0 || start + size > target.length) return undefined;
   return writeValue(target, start, value) === start + size ? { start, end: start + size } : undefined;
 }
 
+/** Where in `target` a result that begins with bytes viewing `target` has them, or -1. */
+function placedAt(target: Uint8Array, result: unknown): number {
+  const bytes = Array.isArray(result) ? result[0] : undefined;
+  return bytes instanceof Uint8Array && bytes.buffer === target.buffer ? bytes.byteOffset - target.byteOffset : -1;
+}
+
 /**
- * Where encodeReplyInto puts the bytes of the successful reply to `callId`
- * whose result is an array of fewer than 16 items that begins with `length`
- * bytes (a recv's): so that the kernel can read a stream's bytes straight
- * there, and the encoding leaves them in place.
+ * Where encodeReplyInto may put the bytes of the successful reply to
+ * `callId` whose result is an array of fewer than 16 items that begins with
+ * `length` bytes (a recv's), for the kernel to read a stream's bytes straight
+ * there first: the encoding then leaves them in place. The offset is
+ * `phase` modulo 8, the phase of where the bytes come from: V8 copies into
+ * shared memory a word at a time only when both sides agree modulo 8, and
+ * byte by byte otherwise (seven times slower). The frame starts 0 to 7
+ * bytes into the target (SIGNAL_REPLY_START).
  */
-export function replyBytesAt(callId: number, length: number): number {
+export function replyBytesAt(callId: number, length: number, phase = 0): number {
   // [callId, 0, [bytes, ...]]: two one-byte array headers, the id, errno 0 (one byte), the bytes' header.
   const at = 1 + exactSize(callId, 1) + 1 + 1 + (length < 0x100 ? 2 : length < 0x10000 ? 3 : 5);
-  return ((8 - (at & 7)) & 7) + at;
+  return at + ((phase - at) & 7);
 }
 
 /** Offset in the encoding of `v` (which exactSize accepted) of its first byte array's bytes, or -1 for none. */

@@ -154,23 +154,28 @@ describe('codec: replies written into a slot', () => {
     }
   });
 
-  it("says where a recv reply's data goes (replyBytesAt), and leaves data already read there in place", () => {
+  it("says where a recv reply's data goes (replyBytesAt), in the phase asked for, and leaves data already read there in place", () => {
     const slot = new Uint8Array(70_000 + 64);
     for (const callId of [1, 127, 128, 200, 70_000, 2 ** 32 - 1]) {
       for (const length of [0, 1, 255, 256, 65_535, 65_536, 70_000]) {
         for (const result of [(d: Uint8Array) => [d, '127.0.0.1', 5000, 0], (d: Uint8Array) => [d, 0x7f000001, 5000, 0, 3]]) {
           const data = new Uint8Array(length).map((_, i) => i * 11 + 1);
-          const at = replyBytesAt(callId, length);
-          expect(at % 8).toBe(0);
-          // Encoded from elsewhere, the data lands where replyBytesAt said.
+          // With no phase asked for, where encodeReplyInto puts data it copies in: on a word.
+          const aligned = replyBytesAt(callId, length);
+          expect(aligned % 8).toBe(0);
           slot.fill(0);
           encodeReplyInto(slot, callId, 0, result(data));
-          expect(Buffer.from(slot.subarray(at, at + length)).equals(data)).toBe(true);
-          // Read there first and passed as a view of the slot, it is left in place and the frame is the same.
-          slot.fill(0);
-          slot.set(data, at);
-          const placed = encodeReplyInto(slot, callId, 0, result(slot.subarray(at, at + length)))!;
-          expect(Buffer.from(slot.subarray(placed.start, placed.end)).equals(encodeReply(callId, 0, result(data)))).toBe(true);
+          expect(Buffer.from(slot.subarray(aligned, aligned + length)).equals(data)).toBe(true);
+          // Read there first (in any phase) and passed as a view of the slot, it is left in place and the frame is the same.
+          for (let phase = 0; phase < 8; phase++) {
+            const at = replyBytesAt(callId, length, phase);
+            expect(at % 8).toBe(phase);
+            slot.fill(0);
+            slot.set(data, at);
+            const placed = encodeReplyInto(slot, callId, 0, result(slot.subarray(at, at + length)))!;
+            expect(placed.start).toBeLessThan(8);
+            expect(Buffer.from(slot.subarray(placed.start, placed.end)).equals(encodeReply(callId, 0, result(data)))).toBe(true);
+          }
         }
       }
     }
