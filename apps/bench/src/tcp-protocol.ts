@@ -19,9 +19,15 @@ export interface TcpBulkPlan {
   bytes: number;
   /** Bytes per write (send) call; the sink reads up to as much per recv. */
   writeSize: number;
-  /** Bytes of the untimed warm-up transfer that comes first. */
+  /** Bytes of each warm-up transfer. */
   warmupBytes: number;
-  /** Timed transfers, after the warm-up one. */
+  /**
+   * Warm-up transfers (one connection each) before the timed ones: their
+   * results are kept, marked, but no timed figure counts them. The first
+   * is the transfer of a fresh machine.
+   */
+  warmupTransfers: number;
+  /** Timed transfers, after the warm-up ones. */
   transfers: number;
 }
 
@@ -37,6 +43,8 @@ export interface TcpConnectPlan {
 export interface TransferResult {
   bytes: number;
   ms: number;
+  /** A warm-up transfer's place among them (0: the first, on a fresh machine); absent for a timed one. */
+  warmup?: number;
 }
 
 export interface ConnectResult {
@@ -67,11 +75,11 @@ export interface BulkConnection {
   close(): void | Promise<void>;
 }
 
-/** Runs the warm-up transfer, then the timed ones; `connect(i)` opens the i-th connection. */
+/** Runs the warm-up transfers, then the timed ones, and returns them all; `connect(i)` opens the i-th connection. */
 export async function runBulkSource(plan: TcpBulkPlan, connect: (i: number) => BulkConnection | Promise<BulkConnection>): Promise<TransferResult[]> {
   if (plan.writeSize <= 0 || plan.bytes <= 0) throw new Error('a transfer needs bytes and a write size');
   const chunk = new Uint8Array(plan.writeSize).fill(0x5a);
-  const sizes = [plan.warmupBytes, ...Array.from({ length: plan.transfers }, () => plan.bytes)];
+  const sizes = [...Array.from({ length: plan.warmupTransfers }, () => plan.warmupBytes), ...Array.from({ length: plan.transfers }, () => plan.bytes)];
   const results: TransferResult[] = [];
   for (const [i, bytes] of sizes.entries()) {
     const t = performance.now();
@@ -84,13 +92,19 @@ export async function runBulkSource(plan: TcpBulkPlan, connect: (i: number) => B
     const ms = performance.now() - t;
     await c.close();
     if (read !== bytes) throw new Error(`the sink read ${read} bytes of ${bytes}`);
-    if (i > 0) results.push({ bytes, ms });
+    results.push(i < plan.warmupTransfers ? { bytes, ms, warmup: i } : { bytes, ms });
   }
   return results;
 }
 
-/** Bulk transfers the sink takes: the warm-up one and the timed ones. */
-export const bulkConnections = (plan: TcpBulkPlan): number => 1 + plan.transfers;
+/** Bulk transfers the sink takes: the warm-up ones and the timed ones. */
+export const bulkConnections = (plan: TcpBulkPlan): number => plan.warmupTransfers + plan.transfers;
+
+/** The timed transfers of a run's results. */
+export const timed = (results: TransferResult[]): TransferResult[] => results.filter((r) => r.warmup === undefined);
+
+/** The first transfer of each fresh machine in a run's results (one per pass). */
+export const freshMachine = (results: TransferResult[]): TransferResult[] => results.filter((r) => r.warmup === 0);
 
 /** Runs `once(i)` (connect, wait for the end of the stream, close) for the warm-up connections, then the timed ones. */
 export async function runConnector(plan: TcpConnectPlan, once: (i: number) => void | Promise<void>): Promise<ConnectResult> {

@@ -8,9 +8,11 @@ import {
   acceptedConnections,
   bulkConnections,
   countReply,
+  freshMachine,
   readCount,
   runBulkSource,
   runConnector,
+  timed,
   type BulkConnection,
   type TcpBulkPlan,
 } from '../src/tcp-protocol.js';
@@ -98,7 +100,7 @@ describe('UDP across a link', () => {
 });
 
 describe('TCP runs', () => {
-  const plan: TcpBulkPlan = { bytes: 10_000, writeSize: 4096, warmupBytes: 5000, transfers: 2 };
+  const plan: TcpBulkPlan = { bytes: 10_000, writeSize: 4096, warmupBytes: 5000, warmupTransfers: 2, transfers: 2 };
 
   /** A fake connection that counts what it is given and replies with the count. */
   function counting(lie = 0) {
@@ -114,13 +116,15 @@ describe('TCP runs', () => {
     return { writes, connect };
   }
 
-  it('writes each transfer in writes of the plan’s size, and times only those after the warm-up', async () => {
+  it('writes each transfer in writes of the plan’s size, and marks the warm-up ones apart from the timed ones', async () => {
     const { writes, connect } = counting();
     const results = await runBulkSource(plan, connect);
-    expect(writes).toEqual([[4096, 904], [4096, 4096, 1808], [4096, 4096, 1808]]);
-    expect(results.map((r) => r.bytes)).toEqual([10_000, 10_000]);
+    expect(writes).toEqual([[4096, 904], [4096, 904], [4096, 4096, 1808], [4096, 4096, 1808]]);
+    expect(results.map((r) => [r.bytes, r.warmup])).toEqual([[5000, 0], [5000, 1], [10_000, undefined], [10_000, undefined]]);
     expect(results.every((r) => r.ms >= 0)).toBe(true);
-    expect(bulkConnections(plan)).toBe(3);
+    expect(timed(results).map((r) => r.bytes)).toEqual([10_000, 10_000]);
+    expect(freshMachine([...results, ...results]).map((r) => r.warmup)).toEqual([0, 0]);
+    expect(bulkConnections(plan)).toBe(4);
   });
 
   it('fails a transfer the sink did not read whole', async () => {
