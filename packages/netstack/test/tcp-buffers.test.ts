@@ -252,6 +252,29 @@ describe('StreamBuffer', () => {
     expect(b.frontPhase).toBe(0); // empty: the next write starts at the storage's start
   });
 
+  it('takes writes out of shared memory in any phase against its tail, whole and in order', () => {
+    const shared = new Uint8Array(new SharedArrayBuffer(4096));
+    for (let i = 0; i < shared.length; i++) shared[i] = (i * 13 + 5) & 0xff;
+    for (let tailPhase = 0; tailPhase < 8; tailPhase++) {
+      for (let sourcePhase = 0; sourcePhase < 8; sourcePhase++) {
+        const b = new StreamBuffer(1000);
+        b.write(new Uint8Array(tailPhase).fill(0xaa));
+        const source = shared.subarray(64 + sourcePhase, 64 + sourcePhase + 900);
+        expect(b.write(source)).toBe(900);
+        b.consume(tailPhase);
+        expect(Buffer.from(b.read()).equals(Buffer.from(source))).toBe(true);
+      }
+    }
+    // Across the end of the ring too.
+    const b = new StreamBuffer(1024);
+    b.write(new Uint8Array(1000));
+    b.consume(997);
+    const source = shared.subarray(3, 803);
+    b.write(source);
+    b.consume(3);
+    expect(Buffer.from(b.read()).equals(Buffer.from(source))).toBe(true);
+  });
+
   it('reads across the end of the ring', () => {
     const b = new StreamBuffer(4);
     b.write(bytes(1, 2, 3));

@@ -59,8 +59,8 @@ export class StreamBuffer {
     const size = this.storage.length;
     const tail = (this.head + this.held) % size;
     const first = Math.min(n, size - tail);
-    this.storage.set(bytes.subarray(0, first), tail);
-    if (first < n) this.storage.set(bytes.subarray(first, n), 0);
+    copyInto(this.storage, tail, bytes.subarray(0, first));
+    if (first < n) copyInto(this.storage, 0, bytes.subarray(first, n));
     this.held += n;
     return n;
   }
@@ -156,13 +156,41 @@ export class StreamBuffer {
     this.relocate(Math.min(this.cap, Math.max(needed, 2 * this.storage.length, MIN_STORAGE)));
   }
 
-  /** Moves the bytes held, in order, to new storage of `size` bytes. */
+  /**
+   * Moves the bytes held, in order, to new storage of `size` bytes, from
+   * where their end (the tail, where writes land) falls on a word: a writer
+   * of whole words from a word-aligned source (a send ring's records) then
+   * keeps V8's copy out of shared memory word-sized (see copyInto).
+   */
   private relocate(size: number): void {
     const next = new Uint8Array(size);
-    this.copyTo(0, this.held, next, 0);
+    const head = this.held + 7 < size ? (8 - (this.held & 7)) & 7 : 0;
+    this.copyTo(0, this.held, next, head);
     this.storage = next;
-    this.head = 0;
+    this.head = head;
   }
+}
+
+/** Ordinary memory that a copy out of shared memory goes through when its two ends are in different phases (copyInto). */
+let bounce = new Uint8Array(0);
+
+/**
+ * `target.set(source, at)`, but V8 copies out of a SharedArrayBuffer a word
+ * at a time only when both ends agree modulo 8, and a byte at a time
+ * otherwise (seven times slower): then the bytes go through ordinary memory,
+ * a word-sized copy out and a memmove in. A send ring's record into a send
+ * buffer whose tail another write left off a word is such a copy.
+ */
+function copyInto(target: Uint8Array, at: number, source: Uint8Array): void {
+  if (!(source.buffer instanceof SharedArrayBuffer) || ((source.byteOffset ^ (target.byteOffset + at)) & 7) === 0) {
+    target.set(source, at);
+    return;
+  }
+  const phase = source.byteOffset & 7;
+  if (bounce.length < source.length + phase) bounce = new Uint8Array(Math.max(source.length + phase, 2 * bounce.length));
+  const via = bounce.subarray(phase, phase + source.length);
+  via.set(source);
+  target.set(via, at);
 }
 
 function checkCapacity(capacity: number): void {
