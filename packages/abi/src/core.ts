@@ -8,5 +8,6 @@ export * from './errno.js';
 export * from './constants.js';
 export * from './numbers.js';
 export * from './codec.js';
+export * from './copy.js';
 export * from './send-ring.js';
 export type { AcceptResult, DomainAccounting, GetsocknameResult, RecvfromResult, SockAddr } from './syscalls.js';

@@ -2,6 +2,7 @@ export * from './errno.js';
 export * from './constants.js';
 export * from './syscalls.js';
 export * from './codec.js';
+export * from './copy.js';
 export * from './send-ring.js';
 export * from './validate.js';
 export * from './rng.js';

@@ -18,6 +18,7 @@
  * other words.
  */
 import { VIRTUAL_CLOCK_OFFSET } from './codec.js';
+import { copyBytes } from './copy.js';
 
 /** Bytes the kernel has consumed: every record before this position is done with. */
 export const RING_HEAD = 0;
@@ -125,7 +126,7 @@ export class SendRingWriter extends RingEnd {
     const start = tail & (RING_BYTES - 1);
     this.records[start / 4] = handle | 0;
     this.records[start / 4 + 1] = data.length;
-    this.bytes.set(data, start + RECORD_HEADER);
+    copyBytes(this.bytes, start + RECORD_HEADER, data);
     this.tail = (tail + size) | 0;
     Atomics.store(this.words, RING_TAIL, this.tail); // publishes the record (a sequentially consistent store)
     return true;

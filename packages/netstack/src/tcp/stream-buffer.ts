@@ -12,6 +12,8 @@
  * bug in the caller and throws.
  */
 
+import { copyBytes } from '@moat/abi';
+
 /** Storage starts at this size (or the capacity, if smaller) on the first write. */
 const MIN_STORAGE = 1024;
 
@@ -59,8 +61,8 @@ export class StreamBuffer {
     const size = this.storage.length;
     const tail = (this.head + this.held) % size;
     const first = Math.min(n, size - tail);
-    copyInto(this.storage, tail, bytes.subarray(0, first));
-    if (first < n) copyInto(this.storage, 0, bytes.subarray(first, n));
+    copyBytes(this.storage, tail, bytes.subarray(0, first));
+    if (first < n) copyBytes(this.storage, 0, bytes.subarray(first, n));
     this.held += n;
     return n;
   }
@@ -124,8 +126,8 @@ export class StreamBuffer {
     const size = this.storage.length;
     const from = (this.head + offset) % size;
     const first = Math.min(n, size - from);
-    target.set(this.storage.subarray(from, from + first), targetOffset);
-    if (first < n) target.set(this.storage.subarray(0, n - first), targetOffset + first);
+    copyBytes(target, targetOffset, this.storage.subarray(from, from + first));
+    if (first < n) copyBytes(target, targetOffset + first, this.storage.subarray(0, n - first));
     return n;
   }
 
@@ -160,7 +162,7 @@ export class StreamBuffer {
    * Moves the bytes held, in order, to new storage of `size` bytes, from
    * where their end (the tail, where writes land) falls on a word: a writer
    * of whole words from a word-aligned source (a send ring's records) then
-   * keeps V8's copy out of shared memory word-sized (see copyInto).
+   * keeps V8's copy out of shared memory word-sized (see @moat/abi's copyBytes).
    */
   private relocate(size: number): void {
     const next = new Uint8Array(size);
@@ -169,28 +171,6 @@ export class StreamBuffer {
     this.storage = next;
     this.head = head;
   }
-}
-
-/** Ordinary memory that a copy out of shared memory goes through when its two ends are in different phases (copyInto). */
-let bounce = new Uint8Array(0);
-
-/**
- * `target.set(source, at)`, but V8 copies out of a SharedArrayBuffer a word
- * at a time only when both ends agree modulo 8, and a byte at a time
- * otherwise (seven times slower): then the bytes go through ordinary memory,
- * a word-sized copy out and a memmove in. A send ring's record into a send
- * buffer whose tail another write left off a word is such a copy.
- */
-function copyInto(target: Uint8Array, at: number, source: Uint8Array): void {
-  if (!(source.buffer instanceof SharedArrayBuffer) || ((source.byteOffset ^ (target.byteOffset + at)) & 7) === 0) {
-    target.set(source, at);
-    return;
-  }
-  const phase = source.byteOffset & 7;
-  if (bounce.length < source.length + phase) bounce = new Uint8Array(Math.max(source.length + phase, 2 * bounce.length));
-  const via = bounce.subarray(phase, phase + source.length);
-  via.set(source);
-  target.set(via, at);
 }
 
 function checkCapacity(capacity: number): void {
