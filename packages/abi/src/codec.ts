@@ -164,16 +164,16 @@ function placedAt(target: Uint8Array, result: unknown): number {
  * bytes into the target (SIGNAL_REPLY_START).
  */
 export function replyBytesAt(callId: number, length: number, phase = 0): number {
-  // [callId, 0, [bytes, ...]]: two one-byte array headers, the id, errno 0 (one byte), the bytes' header.
-  const at = 1 + exactSize(callId, 1) + 1 + 1 + (length < 0x100 ? 2 : length < 0x10000 ? 3 : 5);
+  // [callId, 0, [bytes, ...]]: the two arrays' headers, the id, errno 0 (one byte), the bytes' header.
+  const at = arrayHeaderBytes(3) + exactSize(callId, 1) + 1 + arrayHeaderBytes(4) + binHeaderBytes(length);
   return at + ((phase - at) & 7);
 }
 
 /** Offset in the encoding of `v` (which exactSize accepted) of its first byte array's bytes, or -1 for none. */
 function payloadOffset(v: unknown, depth: number): number {
-  if (v instanceof Uint8Array) return v.length < 0x100 ? 2 : v.length < 0x10000 ? 3 : 5;
+  if (v instanceof Uint8Array) return binHeaderBytes(v.length);
   if (!Array.isArray(v) || depth >= 4) return -1;
-  let at = v.length < 16 ? 1 : v.length < 0x10000 ? 3 : 5;
+  let at = arrayHeaderBytes(v.length);
   for (const item of v) {
     const inner = payloadOffset(item, depth + 1);
     if (inner >= 0) return at + inner;
@@ -216,6 +216,16 @@ function writeFloat64(out: Uint8Array, i: number, v: number): number {
   return i + 8;
 }
 
+/** Bytes of the header of a msgpack bin of `length` bytes (bin 8, 16 or 32). */
+function binHeaderBytes(length: number): number {
+  return length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+}
+
+/** Bytes of the header of a msgpack array of `length` items (fixarray, array 16 or 32). */
+function arrayHeaderBytes(length: number): number {
+  return length < 16 ? 1 : length < 0x10000 ? 3 : 5;
+}
+
 /** Encoded size of `v`, or -1 when encodeExact does not handle it (or it nests too deep). */
 function exactSize(v: unknown, depth: number): number {
   if (v === null || v === undefined || typeof v === 'boolean') return 1;
@@ -225,7 +235,7 @@ function exactSize(v: unknown, depth: number): number {
     if (v >= 0) return v < 0x80 ? 1 : v < 0x100 ? 2 : v < 0x10000 ? 3 : 5;
     return v >= -32 ? 1 : v >= -0x80 ? 2 : v >= -0x8000 ? 3 : 5;
   }
-  if (v instanceof Uint8Array) return (v.length < 0x100 ? 2 : v.length < 0x10000 ? 3 : 5) + v.length;
+  if (v instanceof Uint8Array) return binHeaderBytes(v.length) + v.length;
   if (typeof v === 'string') {
     // Addresses and names: ASCII, short. Others go to packr.
     if (v.length > 255) return -1;
@@ -233,7 +243,7 @@ function exactSize(v: unknown, depth: number): number {
     return (v.length < 32 ? 1 : 2) + v.length;
   }
   if (Array.isArray(v) && depth < 4) {
-    let n = v.length < 16 ? 1 : v.length < 0x10000 ? 3 : 5;
+    let n = arrayHeaderBytes(v.length);
     for (const item of v) {
       const m = exactSize(item, depth + 1);
       if (m < 0) return -1;
