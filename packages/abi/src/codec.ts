@@ -10,6 +10,7 @@
  * Buffer's slice() is a view too: the copy must be `new Uint8Array(view)`.
  */
 import { Packr } from 'msgpackr';
+import { copyBytes } from './copy.js';
 
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
 
@@ -289,7 +290,7 @@ function writeValue(out: Uint8Array, i: number, v: unknown): number {
     else if (n < 0x10000) (out[i] = 0xc5), (i = writeBE(out, i + 1, n, 2));
     else (out[i] = 0xc6), (i = writeBE(out, i + 1, n, 4));
     // Bytes the kernel already read into place (replyBytesAt) are left as they are.
-    if (v.buffer !== out.buffer || v.byteOffset !== out.byteOffset + i) out.set(v, i);
+    if (v.buffer !== out.buffer || v.byteOffset !== out.byteOffset + i) copyBytes(out, i, v);
     return i + n;
   }
   if (typeof v === 'string') {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { copyBytes } from '../src/index.js';
+import { copyBytes, ownCopy } from '../src/index.js';
 
 describe('copyBytes', () => {
   const bytes = new Uint8Array(70_000).map((_, i) => (i * 29 + 7) & 0xff);
@@ -12,7 +12,8 @@ describe('copyBytes', () => {
       [true, true],
       [false, false],
     ] as const) {
-      for (const n of [0, 1, 7, 8, 9, 1000, 70_000]) {
+      // Around the lengths from which a copy goes by memcpy (256 unaligned, 2048 any).
+      for (const n of [0, 1, 7, 8, 9, 255, 256, 1000, 2047, 2048, 70_000]) {
         const data = bytes.subarray(0, n);
         const from = new Uint8Array(buffer(sourceShared, n + 16));
         const target = new Uint8Array(buffer(targetShared, n + 32));
@@ -29,6 +30,26 @@ describe('copyBytes', () => {
           }
         }
       }
+    }
+  });
+
+  it('refuses a copy that does not fit, as set does, by either path', () => {
+    for (const n of [100, 4096]) {
+      const target = new Uint8Array(new SharedArrayBuffer(n + 8));
+      expect(() => copyBytes(target, 9, bytes.subarray(0, n))).toThrow(RangeError);
+      expect(target.every((b) => b === 0)).toBe(true);
+    }
+  });
+
+  it('ownCopy gives ordinary memory of its own, whatever the source', () => {
+    for (const n of [0, 10, 300, 70_000]) {
+      const shared = new Uint8Array(new SharedArrayBuffer(n + 3)).subarray(3);
+      shared.set(bytes.subarray(0, n));
+      const copy = ownCopy(shared);
+      expect(copy.buffer).toBeInstanceOf(ArrayBuffer);
+      expect(Buffer.compare(copy, bytes.subarray(0, n))).toBe(0);
+      shared.fill(1);
+      expect(Buffer.compare(copy, bytes.subarray(0, n))).toBe(0);
     }
   });
 });
