@@ -15,6 +15,7 @@ import {
   decodeFrame,
   encodeRequest,
   FAULT_ERRNO,
+  ownCopy,
   REPLY_SLOT_BYTES,
   REPLY_SLOT_OFFSET,
   SIGNAL_BLOCKING,
@@ -50,8 +51,13 @@ export interface FrameTransport {
   send(frame: Uint8Array<ArrayBuffer>, promised: boolean, callId?: number): void;
   /** Sends whatever it is given, as it is (raw frames of fuzzers and attackers); `blocking`: the thread waits for its reply next. */
   sendRaw(message: unknown, blocking?: boolean): void;
-  /** Blocks the thread until the next reply on the blocking path arrives, and returns its bytes. */
-  receiveSync(): Uint8Array;
+  /**
+   * Blocks the thread until the next reply on the blocking path arrives, and
+   * returns its bytes. `inPlace`: the caller decodes them at once and copies
+   * what it keeps before its next call, so a reply in shared memory may come
+   * as a view of it (the others come in memory of their own).
+   */
+  receiveSync(inPlace?: boolean): Uint8Array;
   /** The blocking call's reply has been taken (optional: for transports with a reply slot). */
   settled?(): void;
   /** From now on, hands every reply that arrives while the thread is free to `onReply` (called once). */
@@ -230,7 +236,7 @@ export class PortTransport implements FrameTransport {
     }).unref();
   }
 
-  receiveSync(): Uint8Array {
+  receiveSync(inPlace = false): Uint8Array {
     // Read the word before looking at the port: a reply posted after the look bumps it, so the wait cannot miss it.
     let seen = Atomics.load(this.wake, SIGNAL_WAKE);
     for (;;) {
@@ -242,11 +248,12 @@ export class PortTransport implements FrameTransport {
         return message.message as Uint8Array;
       }
       if (inSlot > 0) {
-        // Copied out before decoding: the frame (and the views of it that decoding hands out) must outlive the slot's next use.
-        // From the slot's first byte, so that the copy keeps the data's alignment (SIGNAL_REPLY_START). A reply
-        // with no data starts at 0, and is not made a view of its copy: that cost a null call 1.5 µs.
+        // Copied out before decoding, unless the caller copies what it keeps: the frame (and the views of it that decoding
+        // hands out) must outlive the slot's next use. From the slot's first byte, so that the copy keeps the data's
+        // alignment (SIGNAL_REPLY_START). A reply with no data starts at 0, and is not made a view of its copy: that cost
+        // a null call 1.5 µs.
         const start = Atomics.load(this.wake, SIGNAL_REPLY_START);
-        const frame = start === 0 ? this.slot!.slice(0, inSlot) : this.slot!.slice(0, inSlot).subarray(start);
+        const frame = inPlace ? this.slot!.subarray(start, inSlot) : start === 0 ? ownCopy(this.slot!.subarray(0, inSlot)) : ownCopy(this.slot!.subarray(0, inSlot)).subarray(start);
         Atomics.store(this.wake, SIGNAL_REPLY_LENGTH, 0);
         this.taken = (this.taken + 1) | 0;
         return frame;
@@ -301,11 +308,19 @@ export class Channel {
     } else this.transport = portOrTransport;
   }
 
-  /** Performs a syscall, blocking this thread until the kernel answers. Throws SyscallError on failure. */
-  callSync(sysno: number, args: readonly unknown[]): unknown {
+  /**
+   * Performs a syscall, blocking this thread until the kernel answers. Throws
+   * SyscallError on failure. `adopt`, if given, is handed the result decoded
+   * where the reply arrived (its byte arrays may be views of the reply slot,
+   * good until the next call) and returns what the call returns, in memory
+   * of its own: a large recv's data is then copied once, as its caller wants
+   * it, not first as a whole.
+   */
+  callSync(sysno: number, args: readonly unknown[], adopt?: (result: unknown) => unknown): unknown {
     const id = this.allocateId();
     this.transport.send(encodeRequest(id, sysno, args), false, id);
-    return this.unwrap(sysno, this.awaitSync(id, false)[1]);
+    const result = this.unwrap(sysno, this.awaitSync(id, false, adopt !== undefined)[1]);
+    return adopt ? adopt(result) : result;
   }
 
   /** Performs a syscall without blocking; the promise rejects with SyscallError on failure. */
@@ -355,15 +370,16 @@ export class Channel {
   }
 
   /** Blocks until the reply to `id` (or, raw, the next reply no async call awaits) arrives. */
-  private awaitSync(id: number, raw: boolean): [bytes: Uint8Array, reply: Reply] {
+  private awaitSync(id: number, raw: boolean, inPlace = false): [bytes: Uint8Array, reply: Reply] {
     for (;;) {
-      const bytes = this.transport.receiveSync();
+      const bytes = this.transport.receiveSync(inPlace);
       const reply = decodeFrame(bytes) as Reply;
       if (reply[0] === id || (raw && !this.pending.has(reply[0]))) {
         this.transport.settled?.();
         return [bytes, reply];
       }
-      this.dispatch(reply); // an async call's answer that arrived meanwhile
+      // An async call's answer that arrived meanwhile; one decoded in shared memory is decoded again from a copy.
+      this.dispatch(bytes.buffer instanceof SharedArrayBuffer ? (decodeFrame(ownCopy(bytes)) as Reply) : reply);
     }
   }
 

@@ -136,8 +136,8 @@ export function syncSockets(channel: Channel): SyncSockets {
   const batching = streamBatchingOf(channel);
   for (const [name, c] of Object.entries(CALLS) as [string, Calls[keyof Calls]][]) {
     /** The syscall's own result (a large send's: the bytes it took, over its requests). */
-    const call = (args: unknown[]): unknown => {
-      if (!isLargeSend(c.sys, args)) return channel.callSync(c.sys, args);
+    const call = (args: unknown[], adopt?: (raw: unknown) => unknown): unknown => {
+      if (!isLargeSend(c.sys, args)) return channel.callSync(c.sys, args, adopt);
       const plan = sendRequests(args);
       let step = plan.next();
       while (!step.done) {
@@ -170,7 +170,7 @@ export function syncSockets(channel: Channel): SyncSockets {
           return queued; // an error after some bytes went is a short write, as a libc send reports it
         }
       }
-      return c.result(batching.settle(name, args, call(batching.callArgs(name, args, true))));
+      return c.result(batching.settle(name, args, call(batching.callArgs(name, args, true), batching.adopter(name, args))));
     };
   }
   return api as SyncSockets;
@@ -188,7 +188,7 @@ export function asyncSockets(channel: Channel): AsyncSockets {
       if (kept) return c.result(kept);
       batching.before(name, args);
       if (!isLargeSend(c.sys, args)) {
-        return c.result(batching.settle(name, args, await channel.callAsync(c.sys, batching.callArgs(name, args, false))));
+        return c.result(batching.settle(name, args, batching.received(name, args, await channel.callAsync(c.sys, batching.callArgs(name, args, false)))));
       }
       const plan = sendRequests(args);
       let step = plan.next();

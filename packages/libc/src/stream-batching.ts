@@ -16,10 +16,23 @@
  *   the order it made them.
  * - Recvs ask for read-ahead (MSG_READAHEAD): the kernel may hand over more
  *   of the stream than asked, which the next recvs (and MSG_PEEK, and poll's
- *   POLLIN) are served from here, in order, until it is used up.
+ *   POLLIN) are served from here, in order, until it is used up. A recv's
+ *   reply is decoded in the reply slot and copied out once: the answer as
+ *   one array, what was read ahead in arrays of READAHEAD_PIECE_BYTES.
  */
 import { F_SETFL, MSG_PEEK, MSG_READAHEAD, O_NONBLOCK, POLLIN, SHUT_RD, SHUT_WR, SO_SNDTIMEO, SOCK_STREAM, SOL_SOCKET, type RecvfromResult } from '@moat/abi/core';
+import { ownCopy } from '@moat/abi/core';
 import type { Channel } from './channel.js';
+
+/**
+ * The most read-ahead one array of its own holds. A recv's reply carries up
+ * to 512 KiB; copied whole, every reply took fresh pages from the OS (a
+ * block that large is mapped for it and unmapped when the collector frees
+ * it), and the receiving domain spent a third of its time zeroing and
+ * faulting them in. Below glibc's mmap threshold (128 KiB), freed blocks
+ * are reused.
+ */
+export const READAHEAD_PIECE_BYTES = 64 * 1024;
 
 const byChannel = new WeakMap<Channel, StreamBatching>();
 
@@ -90,14 +103,18 @@ export class StreamBatching {
   }
 
   /**
-   * The syscall's result `raw` as the program is to see it: what a recv read
-   * ahead beyond its answer is kept, and a poll has POLLIN for what is kept;
-   * and what the call teaches about its sockets is learnt.
+   * The syscall's result `raw` (a recv's as `received` made it) as the
+   * program is to see it: a poll has POLLIN for what is kept; and what the
+   * call teaches about its sockets is learnt.
    */
   settle(name: string, args: readonly unknown[], raw: unknown): unknown {
-    const result = this.received(name, args, raw);
-    this.after(name, args, result);
-    return name === 'poll' ? this.pollWith(args, result as number[]) : result;
+    this.after(name, args, raw);
+    return name === 'poll' ? this.pollWith(args, raw as number[]) : raw;
+  }
+
+  /** What a blocking call `name` hands its result to (Channel.callSync's `adopt`): `received`, for a recv. */
+  adopter(name: string, args: readonly unknown[]): ((raw: unknown) => unknown) | undefined {
+    return name === 'recv' || name === 'recvfrom' ? (raw) => this.received(name, args, raw) : undefined;
   }
 
   /** After call `name` returned `raw` (the syscall's result): what it teaches. */
@@ -108,16 +125,22 @@ export class StreamBatching {
     else if (isPlainSend(name, args) && this.streams.has(args[0] as number) && raw === (args[1] as Uint8Array).length) this.proven.add(args[0] as number);
   }
 
-  /** A recv's result as the program sees it: what read ahead beyond the call's answer is kept for the next recvs. */
-  private received(name: string, args: readonly unknown[], raw: unknown): unknown {
+  /**
+   * A recv's result as the program sees it, in memory of its own (`raw`'s
+   * data may be a view of the reply slot): what was read ahead beyond the
+   * call's answer is kept for the next recvs.
+   */
+  received(name: string, args: readonly unknown[], raw: unknown): unknown {
     if (name !== 'recv' && name !== 'recvfrom') return raw;
     const [data, addr, port, flags, answered] = raw as RecvfromResult;
-    if (answered === undefined || answered >= data.length) return raw;
-    const ahead = data.subarray(answered);
-    const kept = this.kept.get(args[0] as number);
-    if (kept) kept.chunks.push(ahead);
-    else this.kept.set(args[0] as number, { chunks: [ahead], addr, port });
-    return [data.subarray(0, answered), addr, port, flags];
+    const shared = data.buffer instanceof SharedArrayBuffer;
+    if (answered === undefined || answered >= data.length) return shared ? [ownCopy(data), addr, port, flags] : raw;
+    const h = args[0] as number;
+    let kept = this.kept.get(h);
+    if (!kept) this.kept.set(h, (kept = { chunks: [], addr, port }));
+    if (!shared) kept.chunks.push(data.subarray(answered));
+    else for (let at = answered; at < data.length; at += READAHEAD_PIECE_BYTES) kept.chunks.push(ownCopy(data.subarray(at, at + READAHEAD_PIECE_BYTES)));
+    return [shared ? ownCopy(data.subarray(0, answered)) : data.subarray(0, answered), addr, port, flags];
   }
 
   /**
