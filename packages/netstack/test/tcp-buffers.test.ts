@@ -289,6 +289,23 @@ describe('StreamBuffer', () => {
     expect([...b.read(3)]).toEqual([6]);
   });
 
+  it('views across the end of the ring in scratch memory, lent to one view at a time', () => {
+    const b = new StreamBuffer(8);
+    b.write(bytes(1, 2, 3, 4, 5, 6));
+    b.consume(4);
+    b.write(bytes(7, 8, 9, 10)); // storage [9,10,_,_,5,6,7,8] with head at 4
+    const first = b.view(1, 5);
+    const second = b.view(0, 6); // wraps too while the first is lent: a copy of its own
+    expect([...first]).toEqual([6, 7, 8, 9, 10]);
+    expect([...second]).toEqual([5, 6, 7, 8, 9, 10]);
+    expect(second.buffer).not.toBe(first.buffer);
+    expect([...b.view(0, 3)]).toEqual([5, 6, 7]); // in one piece: a view of the storage
+    b.consume(1); // the views end: the scratch is free again
+    const again = b.view(0, 5);
+    expect(again.buffer).toBe(first.buffer);
+    expect([...again]).toEqual([6, 7, 8, 9, 10]);
+  });
+
   it('slices for retransmission from the unacknowledged start', () => {
     const b = new StreamBuffer(100);
     b.write(Uint8Array.from({ length: 50 }, (_, i) => i));
