@@ -30,14 +30,9 @@ export const SIGNAL_WAKE = 0;
 export const SIGNAL_WAITING = 1;
 export const SIGNAL_REPLY_LENGTH = 2;
 /**
- * Where in the slot the reply frame begins (0 to 7): chosen so that the
- * socket data in it starts where the kernel's copy into the slot keeps its
- * alignment (an 8-byte boundary, or the phase of the receive buffer it is
- * read from: see replyBytesAt). V8 copies between a SharedArrayBuffer and
- * ordinary memory a word at a time only when both ends share their
- * alignment, and a byte at a time otherwise: 64 KiB took 4.7 µs aligned and
- * 33 µs not (this VM, Node 20). The domain copies from the slot's start,
- * which is aligned too.
+ * Where in the slot the reply frame begins: 0, unless the frame was written
+ * around socket data the kernel had read into the slot first (replyBytesAt),
+ * where it begins as far before that data as its header takes.
  */
 export const SIGNAL_REPLY_START = 5;
 /**
@@ -130,20 +125,18 @@ export function encodeReply(callId: number, errno: number, result?: unknown): Ui
 
 /**
  * Writes the reply frame encodeReply would make into `target` (a blocking
- * caller's reply slot), with no buffer of its own, from the byte (0 to 7)
- * that puts its socket data on an 8-byte boundary (see SIGNAL_REPLY_START),
- * or around the data when it was read into the target already (see
+ * caller's reply slot), with no buffer of its own, from its start, or
+ * around the data when it was read into the target already (see
  * replyBytesAt). Returns where it starts and ends, or undefined when it does
  * not fit or is not a data-path frame (then encodeReply it).
  */
 export function encodeReplyInto(target: Uint8Array, callId: number, errno: number, result?: unknown): { start: number; end: number } | undefined {
   const value = result === undefined ? [callId, errno] : [callId, errno, result];
   const size = exactSize(value, 0);
-  // Where its first byte array's bytes fall, at start 0; the frame moves up to 7 bytes on to put them on a word,
-  // or to where they already are (replyBytesAt).
+  // Where its first byte array's bytes fall, at start 0; the frame moves on to where they already are (replyBytesAt).
   const at = size < 0 ? -1 : payloadOffset(value, 0);
   const placed = at < 0 ? -1 : placedAt(target, result);
-  const start = placed >= at && placed - at < 8 ? placed - at : at < 0 ? 0 : (8 - (at & 7)) & 7;
+  const start = placed >= at ? placed - at : 0;
   if (size < 0 || start + size > target.length) return undefined;
   return writeValue(target, start, value) === start + size ? { start, end: start + size } : undefined;
 }
@@ -155,19 +148,14 @@ function placedAt(target: Uint8Array, result: unknown): number {
 }
 
 /**
- * Where encodeReplyInto may put the bytes of the successful reply to
- * `callId` whose result is an array of fewer than 16 items that begins with
- * `length` bytes (a recv's), for the kernel to read a stream's bytes straight
- * there first: the encoding then leaves them in place. The offset is
- * `phase` modulo 8, the phase of where the bytes come from: V8 copies into
- * shared memory a word at a time only when both sides agree modulo 8, and
- * byte by byte otherwise (seven times slower). The frame starts 0 to 7
- * bytes into the target (SIGNAL_REPLY_START).
+ * Where encodeReplyInto puts the bytes of the successful reply to `callId`
+ * whose result is an array of fewer than 16 items that begins with `length`
+ * bytes (a recv's), for the kernel to read a stream's bytes straight there
+ * first: the encoding then leaves them in place, and the frame starts at 0.
  */
-export function replyBytesAt(callId: number, length: number, phase = 0): number {
+export function replyBytesAt(callId: number, length: number): number {
   // [callId, 0, [bytes, ...]]: the two arrays' headers, the id, errno 0 (one byte), the bytes' header.
-  const at = arrayHeaderBytes(3) + exactSize(callId, 1) + 1 + arrayHeaderBytes(4) + binHeaderBytes(length);
-  return at + ((phase - at) & 7);
+  return arrayHeaderBytes(3) + exactSize(callId, 1) + 1 + arrayHeaderBytes(4) + binHeaderBytes(length);
 }
 
 /** Offset in the encoding of `v` (which exactSize accepted) of its first byte array's bytes, or -1 for none. */

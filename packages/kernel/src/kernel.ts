@@ -734,19 +734,18 @@ export class Kernel implements LockstepMember {
    * `n` bytes where a stream recv copies its data for the reply to the call
    * being served or retried. When its caller waits for that reply in its
    * reply slot, they are the slot's bytes where the reply's data goes
-   * (replyBytesAt, in the `phase` of where they come from, so that the copy
-   * goes a word at a time): the slot is claimed now, the reply is written
+   * (replyBytesAt): the slot is claimed now, the reply is written
    * around them, and the data is copied once. Otherwise they are one scratch buffer
    * shared by every recv, which is safe because a recv's reply (which copies
    * the data into a frame of its own) is made before the kernel serves or
    * retries anything else, and carries only the bytes this recv wrote.
    */
-  recvBuffer(n: number, phase = 0): Uint8Array {
+  recvBuffer(n: number): Uint8Array {
     const d = this.answeringDomain;
     const slot = d?.port.slotFor?.(this.answeringCall);
     if (slot) {
       this.claimed = { d: d!, callId: this.answeringCall, slot };
-      const at = replyBytesAt(this.answeringCall, n, phase);
+      const at = replyBytesAt(this.answeringCall, n);
       // Room for what follows the data too (address, port, flags, the answered count); if not, the reply goes on the port.
       if (at + n + RECV_REPLY_TAIL_BYTES <= slot.length) return slot.subarray(at, at + n);
     }

@@ -553,7 +553,7 @@ function recvStream(k: Kernel, s: KSocket, t: TcpSocket, maxlen: number, flags: 
 
 /** Up to `maxlen` bytes off the stream, in the kernel's recv buffer (see Kernel.recvBuffer), not a buffer of their own. */
 function readStream(k: Kernel, conn: NonNullable<TcpSocket['conn']>, maxlen: number): Uint8Array {
-  const into = k.recvBuffer(Math.min(maxlen, conn.readable), conn.readPhase);
+  const into = k.recvBuffer(Math.min(maxlen, conn.readable));
   return into.subarray(0, conn.readInto(into));
 }
 

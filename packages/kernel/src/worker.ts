@@ -234,7 +234,7 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
       if (clock) clock[0] = kernel.now();
       d.rest?.onReply(callId);
       if (slot && frame.buffer === slot.buffer) {
-        // Written in place (slotFor), from where its data falls on a word (SIGNAL_REPLY_START).
+        // Written in place (slotFor): from its start, or around data read into the slot first (SIGNAL_REPLY_START).
         Atomics.store(wake, SIGNAL_REPLY_START, frame.byteOffset - slot.byteOffset);
         Atomics.store(wake, SIGNAL_REPLY_LENGTH, frame.byteOffset - slot.byteOffset + frame.byteLength);
       } else if (slot && frame.byteLength <= slot.byteLength && claimSlot(callId)) {

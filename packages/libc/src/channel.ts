@@ -249,11 +249,9 @@ export class PortTransport implements FrameTransport {
       }
       if (inSlot > 0) {
         // Copied out before decoding, unless the caller copies what it keeps: the frame (and the views of it that decoding
-        // hands out) must outlive the slot's next use. From the slot's first byte, so that the copy keeps the data's
-        // alignment (SIGNAL_REPLY_START). A reply with no data starts at 0, and is not made a view of its copy: that cost
-        // a null call 1.5 µs.
+        // hands out) must outlive the slot's next use.
         const start = Atomics.load(this.wake, SIGNAL_REPLY_START);
-        const frame = inPlace ? this.slot!.subarray(start, inSlot) : start === 0 ? ownCopy(this.slot!.subarray(0, inSlot)) : ownCopy(this.slot!.subarray(0, inSlot)).subarray(start);
+        const frame = inPlace ? this.slot!.subarray(start, inSlot) : ownCopy(this.slot!.subarray(start, inSlot));
         Atomics.store(this.wake, SIGNAL_REPLY_LENGTH, 0);
         this.taken = (this.taken + 1) | 0;
         return frame;

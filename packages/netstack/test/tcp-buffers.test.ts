@@ -242,16 +242,6 @@ describe('StreamBuffer', () => {
     expect(new StreamBuffer(0).write(bytes(1))).toBe(0);
   });
 
-  it('says where its front lies in storage modulo 8 (frontPhase), for copies into shared memory', () => {
-    const b = new StreamBuffer(4096);
-    b.write(new Uint8Array(1000));
-    expect(b.frontPhase).toBe(0);
-    b.consume(13);
-    expect(b.frontPhase).toBe(5);
-    b.consume(987);
-    expect(b.frontPhase).toBe(0); // empty: the next write starts at the storage's start
-  });
-
   it('takes writes out of shared memory in any phase against its tail, whole and in order', () => {
     const shared = new Uint8Array(new SharedArrayBuffer(4096));
     for (let i = 0; i < shared.length; i++) shared[i] = (i * 13 + 5) & 0xff;

@@ -294,11 +294,6 @@ export class TcpConnection {
     return data;
   }
 
-  /** Where the next read comes from, modulo 8 (StreamBuffer.frontPhase): for a reader that copies into shared memory. */
-  get readPhase(): number {
-    return this.recvBuf.frontPhase;
-  }
-
   /** As read, into `target` (as much as it holds) instead of a buffer of its own; returns the bytes read. */
   readInto(target: Uint8Array): number {
     const n = this.recvBuf.copyTo(0, target.length, target);

@@ -41,16 +41,6 @@ export class StreamBuffer {
     return this.held;
   }
 
-  /**
-   * Where the front lies in storage, modulo 8. V8 copies into shared memory
-   * a word at a time only when source and target agree modulo 8 (byte by
-   * byte otherwise, seven times slower): a reader that copies the front
-   * into a SharedArrayBuffer picks a target of this phase.
-   */
-  get frontPhase(): number {
-    return this.head & 7;
-  }
-
   /** Room left: what the next write can accept. */
   get free(): number {
     return this.cap - this.held;
@@ -173,18 +163,12 @@ export class StreamBuffer {
     this.relocate(Math.min(this.cap, Math.max(needed, 2 * this.storage.length, MIN_STORAGE)));
   }
 
-  /**
-   * Moves the bytes held, in order, to new storage of `size` bytes, from
-   * where their end (the tail, where writes land) falls on a word: a writer
-   * of whole words from a word-aligned source (a send ring's records) then
-   * keeps V8's copy out of shared memory word-sized (see @moat/abi's copyBytes).
-   */
+  /** Moves the bytes held, in order, to the start of new storage of `size` bytes. */
   private relocate(size: number): void {
     const next = new Uint8Array(size);
-    const head = this.held + 7 < size ? (8 - (this.held & 7)) & 7 : 0;
-    this.copyTo(0, this.held, next, head);
+    this.copyTo(0, this.held, next, 0);
     this.storage = next;
-    this.head = head;
+    this.head = 0;
   }
 }
 
