@@ -9,8 +9,7 @@ const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 describe('TCP connection', () => {
   it('opens with a three-way handshake that negotiates MSS, window scaling, SACK and timestamps', () => {
     const pair = new TcpPair({ a: { mss: 1460 }, b: { mss: 1200 } });
-    pair.a.open(0);
-    pair.run(() => pair.a.established && pair.b!.established);
+    pair.establish();
     expect(pair.a.state).toBe('ESTABLISHED');
     expect(pair.b!.state).toBe('ESTABLISHED');
     expect(pair.a.transitions.map((t) => t.to)).toEqual(['SYN_SENT', 'ESTABLISHED']);
@@ -49,8 +48,7 @@ describe('TCP connection', () => {
 
   it('ACKs the first data segments at once (quick ACKs), so a sender with a large MSS is not held by the delayed-ACK timer', () => {
     const pair = new TcpPair({ a: { mss: 65495 }, b: { mss: 65495 } });
-    pair.a.open(0);
-    pair.run(() => pair.a.established && pair.b!.established);
+    pair.establish();
     const start = pair.now;
     const data = pattern(512 * 1024);
     let written = pair.a.write(data);
@@ -101,8 +99,7 @@ describe('TCP connection', () => {
 
   it('closes simultaneously through CLOSING into TIME-WAIT on both sides', () => {
     const pair = new TcpPair();
-    pair.a.open(0);
-    pair.run(() => pair.a.established && pair.b!.established);
+    pair.establish();
     pair.a.close(pair.now);
     pair.b!.close(pair.now);
     pair.run(() => pair.a.state === 'TIME_WAIT' && pair.b!.state === 'TIME_WAIT');
@@ -112,8 +109,7 @@ describe('TCP connection', () => {
 
   it('half-closes: after A shuts its side, B still sends and A still reads', () => {
     const pair = new TcpPair();
-    pair.a.open(0);
-    pair.run(() => pair.a.established && pair.b!.established);
+    pair.establish();
     pair.a.close(pair.now);
     pair.run(() => pair.b!.atEof);
     expect(pair.b!.state).toBe('CLOSE_WAIT');
@@ -125,8 +121,7 @@ describe('TCP connection', () => {
 
   it('reads into a buffer of the caller as read does: in order, as much as it holds, reopening the window', () => {
     const pair = new TcpPair({ b: { rcvBuf: 16384 } });
-    pair.a.open(0);
-    pair.run(() => pair.a.established && pair.b!.established);
+    pair.establish();
     const data = pattern(50_000);
     let written = pair.a.write(data);
     const got = new Uint8Array(data.length);
@@ -146,8 +141,7 @@ describe('TCP connection', () => {
 
   it('resets: an abort sends RST and the peer fails with ECONNRESET', () => {
     const pair = new TcpPair();
-    pair.a.open(0);
-    pair.run(() => pair.a.established && pair.b!.established);
+    pair.establish();
     pair.b!.write(pattern(5000));
     pair.a.abort(pair.now);
     pair.run(() => pair.b!.closed);
@@ -158,8 +152,7 @@ describe('TCP connection', () => {
 
   it('stops at a zero window, probes it, and resumes when the reader reads', () => {
     const pair = new TcpPair({ b: { rcvBuf: 16384 } });
-    pair.a.open(0);
-    pair.run(() => pair.a.established && pair.b!.established);
+    pair.establish();
     const data = pattern(100_000);
     let written = pair.a.write(data);
     // B does not read: the window closes and A must probe.
@@ -177,8 +170,7 @@ describe('TCP connection', () => {
 
   it('times out an idle connection whose peer vanished, when keepalive is on', () => {
     const pair = new TcpPair({ a: { keepAlive: true, keepAliveIdleMs: 1000, keepAliveIntervalMs: 500, keepAliveProbes: 3 } });
-    pair.a.open(0);
-    pair.run(() => pair.a.established && pair.b!.established);
+    pair.establish();
     pair.b = undefined; // the peer's host is gone: nothing answers, not even a RST
     pair.blackhole = true;
     pair.run(() => pair.a.closed);
@@ -188,8 +180,7 @@ describe('TCP connection', () => {
 
   it('answers an in-window RST with a challenge ACK and only an exact one resets (RFC 5961)', () => {
     const pair = new TcpPair();
-    pair.a.open(0);
-    pair.run(() => pair.a.established && pair.b!.established);
+    pair.establish();
     // B's next sequence number is what A expects; B's own output tells us (its next segment's seq).
     pair.b!.write(new Uint8Array([1]));
     const [probe] = pair.b!.output(pair.now);
@@ -218,8 +209,7 @@ describe('transition coverage of the data path', () => {
     };
     const established = () => {
       const p = new TcpPair({ a: { timeWaitMs: 100 }, b: { timeWaitMs: 100 } });
-      p.a.open(0);
-      p.run(() => p.a.established && p.b!.established);
+      p.establish();
       return p;
     };
     // Orderly close both ways, and TIME-WAIT's end.
@@ -364,8 +354,7 @@ describe('transition coverage of the data path', () => {
     p.run(() => p.a.closed, p.now + 36_000_000);
     note(p);
     p = new TcpPair({ a: { keepAlive: true, keepAliveIdleMs: 1000, keepAliveIntervalMs: 500, keepAliveProbes: 2 } });
-    p.a.open(0);
-    p.run(() => p.a.established && p.b!.established);
+    p.establish();
     p.a.close(p.now);
     p.run(() => p.a.state === 'FIN_WAIT_2');
     p.cut = true;

@@ -53,6 +53,13 @@ export class TcpPair {
     if (options.b !== null) this.b = new TcpConnection({ localAddr: B_ADDR, localPort: 80, remoteAddr: A_ADDR, remotePort: 40000 }, 900_000_000, 0, options.b ?? {});
   }
 
+  /** A opens actively, and the pair runs until both ends are ESTABLISHED (B listens by default). */
+  establish(): this {
+    this.a.open(0);
+    this.run(() => this.a.established && this.b!.established);
+    return this;
+  }
+
   /** Runs until `done()` or until nothing is left to happen or `limitMs` of virtual time passed. */
   run(done: () => boolean, limitMs = 600_000): void {
     for (let steps = 0; steps < 10_000_000; steps++) {
