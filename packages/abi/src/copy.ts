@@ -36,7 +36,8 @@ export function copyBytes(target: Uint8Array, at: number, source: Uint8Array): v
 
 /** A copy of `source` (shared memory or not) in ordinary memory of its own, made by one `copyBytes`. */
 export function ownCopy(source: Uint8Array): Uint8Array<ArrayBuffer> {
-  if (source.length < MEMCPY_UNALIGNED_FROM_BYTES) return source.slice() as Uint8Array<ArrayBuffer>; // fewer objects: a null call's reply
+  // Fewer objects for a short one (a null call's reply). Not source.slice(): a Buffer's slice is a view.
+  if (source.length < MEMCPY_UNALIGNED_FROM_BYTES) return new Uint8Array(source);
   const out = new Uint8Array(Buffer.allocUnsafeSlow(source.length).buffer, 0, source.length);
   copyBytes(out, 0, source);
   return out;

@@ -50,6 +50,11 @@ describe('copyBytes', () => {
       expect(Buffer.compare(copy, bytes.subarray(0, n))).toBe(0);
       shared.fill(1);
       expect(Buffer.compare(copy, bytes.subarray(0, n))).toBe(0);
+      // A Buffer's own slice() would be a view of it.
+      const buffer = Buffer.from(bytes.subarray(0, n));
+      const ofBuffer = ownCopy(buffer);
+      buffer.fill(2);
+      expect(Buffer.compare(ofBuffer, bytes.subarray(0, n))).toBe(0);
     }
   });
 });

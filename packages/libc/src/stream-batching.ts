@@ -20,8 +20,7 @@
  *   reply is decoded in the reply slot and copied out once: the answer as
  *   one array, what was read ahead in arrays of READAHEAD_PIECE_BYTES.
  */
-import { F_SETFL, MSG_PEEK, MSG_READAHEAD, O_NONBLOCK, POLLIN, SHUT_RD, SHUT_WR, SO_SNDTIMEO, SOCK_STREAM, SOL_SOCKET, type RecvfromResult } from '@moat/abi/core';
-import { ownCopy } from '@moat/abi/core';
+import { F_SETFL, MSG_PEEK, MSG_READAHEAD, O_NONBLOCK, ownCopy, POLLIN, SHUT_RD, SHUT_WR, SO_SNDTIMEO, SOCK_STREAM, SOL_SOCKET, type RecvfromResult } from '@moat/abi/core';
 import type { Channel } from './channel.js';
 
 /**
