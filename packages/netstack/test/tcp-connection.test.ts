@@ -119,6 +119,20 @@ describe('TCP connection', () => {
     expect(pair.a.state).toBe('FIN_WAIT_2');
   });
 
+  it('resets on new data after its user closed the socket, where a half-closed one still reads (RFC 1122 4.2.2.13)', () => {
+    const pair = new TcpPair();
+    pair.establish();
+    pair.a.orphan();
+    pair.a.close(pair.now);
+    pair.run(() => pair.b!.atEof && pair.a.state === 'FIN_WAIT_2');
+    // B goes on sending to the closed socket: A answers with RST, and B's connection is reset, not left to probe a full window.
+    expect(pair.b!.write(new TextEncoder().encode('anyone there?'))).toBe(13);
+    pair.run(() => pair.a.closed && pair.b!.closed);
+    expect(pair.a.stats.abortsOnData).toBe(1);
+    expect(pair.a.transitions.at(-1)).toMatchObject({ from: 'FIN_WAIT_2', event: 'ABORT', to: 'CLOSED' });
+    expect(pair.b!.transitions.at(-1)).toMatchObject({ event: 'RCV_RST', to: 'CLOSED' });
+  });
+
   it('reads into a buffer of the caller as read does: in order, as much as it holds, reopening the window', () => {
     const pair = new TcpPair({ b: { rcvBuf: 16384 } });
     pair.establish();

@@ -102,6 +102,8 @@ export interface TcpConnectionStats {
   keepAliveProbes: number;
   /** Retransmissions found lost from SACKs of later data, and sent again before the RTO. */
   lostRetransmits: number;
+  /** Resets for new data that came after the user closed the socket (see `orphan`). */
+  abortsOnData: number;
 }
 
 const MEta = new Map<string, TcpTransitionMeta>();
@@ -147,6 +149,7 @@ export class TcpConnection {
     zeroWindowProbes: 0,
     keepAliveProbes: 0,
     lostRetransmits: 0,
+    abortsOnData: 0,
   };
   /** Why the connection failed, once it has (ECONNREFUSED, ECONNRESET, ETIMEDOUT, EPIPE). */
   error: TcpError | undefined;
@@ -212,6 +215,8 @@ export class TcpConnection {
   private sendSyn = false;
   private ackNow = false;
   /** An ACK that must not wait for the next poll: a duplicate ACK for out-of-order data, or the ACK of a filled hole. */
+  /** The user closed the socket (see orphan). */
+  private orphaned = false;
   private urgentAck = false;
   private unackedSegments = 0;
   /** Data segments still to be ACKed at once (quick ACKs, see processData); undefined until the first data comes. */
@@ -326,6 +331,17 @@ export class TcpConnection {
     return this.config[name];
   }
 
+  /**
+   * The user closed the socket, not just its sending side: nothing will read
+   * what arrives from now on, so new data is answered with a reset, which
+   * tells the peer its data was lost (RFC 1122 4.2.2.13; Linux's abort on
+   * data in FIN-WAIT). Without it a peer that keeps sending fills the
+   * window and probes it forever.
+   */
+  orphan(): void {
+    this.orphaned = true;
+  }
+
   /** No more data from us: a FIN follows what is queued (shutdown(SHUT_WR), or close()). */
   close(now: number): void {
     this.event('CLOSE', now);
@@ -430,7 +446,11 @@ export class TcpConnection {
       this.event('RCV_ACK_OF_SYN', now);
     }
     if (!this.processAck(seg, payload.length, now)) return;
-    // Sixth and seventh: the data.
+    // Sixth and seventh: the data; new data for a closed socket is lost (see orphan).
+    if (payload.length > 0 && this.orphaned && seqGt(seqAdd(seg.seq, payload.length), this.rcvNxt)) {
+      this.stats.abortsOnData++;
+      return this.event('ABORT', now);
+    }
     if (payload.length > 0) this.processData(seg.seq, payload, now);
     // Eighth: FIN, once everything before it has arrived.
     const ourFinAcked = this.ourFinAcked;

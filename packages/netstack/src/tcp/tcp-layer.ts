@@ -165,7 +165,10 @@ export class TcpLayer {
     }
     if (s.conn) {
       if (abort) s.conn.abort(now);
-      else if (!s.conn.closed && s.conn.state !== 'TIME_WAIT') s.conn.close(now);
+      else {
+        s.conn.orphan();
+        if (!s.conn.closed && s.conn.state !== 'TIME_WAIT') s.conn.close(now);
+      }
     }
     if (s.local && this.ports.get(s.local.port) === s) this.ports.delete(s.local.port);
   }
