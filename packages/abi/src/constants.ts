@@ -28,6 +28,14 @@ export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 export const SO_RCVTIMEO = 20;
 export const SO_SNDTIMEO = 21;
+/**
+ * SO_LINGER, its abortive form only, as an int: 1 is Linux's
+ * { l_onoff: 1, l_linger: 0 } (close resets the connection and drops what
+ * is unsent, as a close with data unread does), 0 turns it off (the
+ * default). A linger of some seconds (close blocking until the data is
+ * sent) is not offered: EINVAL.
+ */
+export const SO_LINGER = 13;
 
 /** send/recv flags. */
 export const MSG_PEEK = 0x2;

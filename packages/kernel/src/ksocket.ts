@@ -19,6 +19,8 @@ export class KSocket {
   writeShut = false;
   /** SO_REUSEADDR: a stream socket may then bind a port connections in TIME-WAIT still use. */
   reuseAddr = false;
+  /** SO_LINGER 1 (linger 0): close resets the connection. */
+  abortOnClose = false;
 
   /**
    * A stream socket's life as the BSD API sees it (socketMachine): the kernel

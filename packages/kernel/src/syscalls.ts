@@ -33,6 +33,7 @@ import {
   SHUT_WR,
   SO_ERROR,
   SO_KEEPALIVE,
+  SO_LINGER,
   SO_RCVBUF,
   SO_RCVTIMEO,
   SO_REUSEADDR,
@@ -302,8 +303,8 @@ export const HANDLERS: Record<SyscallName, Handler> = {
       const i = s.grants.findIndex((g) => g.domain === d && g.handle === h);
       if (i >= 0) s.grants.splice(i, 1);
     } else {
-      // Closing with data unread resets the peer, as Linux does; otherwise the connection closes in order.
-      k.destroySocket(s, (s.stream?.conn?.readable ?? 0) > 0);
+      // Closing with data unread resets the peer, as Linux does, and so does SO_LINGER 1; otherwise the connection closes in order.
+      k.destroySocket(s, s.abortOnClose || (s.stream?.conn?.readable ?? 0) > 0);
       s.life?.send({ type: 'CLOSE' });
     }
     return ok();
@@ -359,6 +360,10 @@ export const HANDLERS: Record<SyscallName, Handler> = {
         return ok();
       case SO_KEEPALIVE:
         return t ? setStreamOption(t, 'keepAlive', value !== 0) : ok();
+      case SO_LINGER:
+        if (value > 1) return fail(Errno.EINVAL);
+        s.abortOnClose = value === 1;
+        return ok();
       default:
         return fail(Errno.ENOPROTOOPT);
     }
@@ -384,6 +389,8 @@ export const HANDLERS: Record<SyscallName, Handler> = {
         return ok(s.reuseAddr ? 1 : 0);
       case SO_KEEPALIVE:
         return ok(t && streamOption(t, 'keepAlive') ? 1 : 0);
+      case SO_LINGER:
+        return ok(s.abortOnClose ? 1 : 0);
       case SO_ERROR: {
         if (t) return ok(streamError(t) ?? 0);
         const pending = s.dgram!.pendingError;

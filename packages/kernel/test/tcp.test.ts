@@ -1,6 +1,6 @@
 /** Stream sockets through the kernel, on loopback: the BSD calls, their errno, and containment. */
 import { describe, expect, it } from 'vitest';
-import { AF_INET, Errno, MSG_DONTWAIT, O_NONBLOCK, F_SETFL, POLLIN, POLLOUT, SHUT_WR, SOCK_STREAM, SOCK_DGRAM } from '@moat/abi';
+import { AF_INET, Errno, MSG_DONTWAIT, O_NONBLOCK, F_SETFL, POLLIN, POLLOUT, SHUT_WR, SO_LINGER, SOCK_STREAM, SOCK_DGRAM, SOL_SOCKET } from '@moat/abi';
 import { kernelWithDomains, type TestDomain } from './harness.js';
 
 const lo = (port: number) => ({ addr: '127.0.0.1', port });
@@ -131,6 +131,30 @@ describe('stream sockets', () => {
     expect((await a.call('sendto', c, new Uint8Array(1), 0, null))[0]).toBe(Errno.EPIPE);
     await a.call('sendto', conn, new Uint8Array([42]), 0, null);
     expect([...(await a.call('recvfrom', c, 10, 0))[1][0]]).toEqual([42]);
+  });
+
+  it('resets the peer on close with SO_LINGER 1, as on close with data unread; 0 closes in order again', async () => {
+    const { attach } = kernelWithDomains();
+    const a = attach('a');
+    const l = await listener(a, 9300);
+    const pair = async () => {
+      const c = await tcp(a);
+      const accepting = a.call('accept', l);
+      await a.call('connect', c, lo(9300));
+      return [c, (await accepting)[1][0]] as const;
+    };
+    const [c, conn] = await pair();
+    expect(await a.call('getsockopt', c, SOL_SOCKET, SO_LINGER)).toEqual([0, 0]);
+    expect((await a.call('setsockopt', c, SOL_SOCKET, SO_LINGER, 5))[0]).toBe(Errno.EINVAL); // lingering some seconds: not offered
+    expect(await a.call('setsockopt', c, SOL_SOCKET, SO_LINGER, 1)).toEqual([0, 0]);
+    expect(await a.call('getsockopt', c, SOL_SOCKET, SO_LINGER)).toEqual([0, 1]);
+    expect(await a.call('close', c)).toEqual([0, 0]);
+    expect((await a.call('recvfrom', conn, 10, 0))[0]).toBe(Errno.ECONNRESET);
+    const [c2, conn2] = await pair();
+    await a.call('setsockopt', c2, SOL_SOCKET, SO_LINGER, 1);
+    await a.call('setsockopt', c2, SOL_SOCKET, SO_LINGER, 0);
+    await a.call('close', c2);
+    expect((await a.call('recvfrom', conn2, 10, 0))[1][0].length).toBe(0); // the end of the stream
   });
 
   it('charges what a stream holds to its owner, and refuses a send past the quota with ENOBUFS', async () => {

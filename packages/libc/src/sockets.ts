@@ -161,7 +161,9 @@ export function syncSockets(channel: Channel): SyncSockets {
       // did not take goes by call, and a call comes after the records queued on the handles it names.
       const queued = batching.queue(name, args);
       if (queued > 0 && queued === (args[1] as Uint8Array).length) return queued;
+      const linger = batching.lingerBeforeClose(name, args);
       batching.before(name, args);
+      if (linger) errnoOf(() => channel.callSync(SYS.setsockopt, linger)); // the close reports what is wrong with the handle
       if (queued > 0) {
         const data = args[1] as Uint8Array;
         try {
@@ -186,7 +188,9 @@ export function asyncSockets(channel: Channel): AsyncSockets {
       // What the blocking API read ahead comes first; and a call comes after what it queued on the handles named.
       const kept = batching.serveRecv(name, args);
       if (kept) return c.result(kept);
+      const linger = batching.lingerBeforeClose(name, args);
       batching.before(name, args);
+      if (linger) await channel.callAsync(SYS.setsockopt, linger).catch(() => undefined); // the close reports what is wrong with the handle
       if (!isLargeSend(c.sys, args)) {
         return c.result(batching.settle(name, args, batching.received(name, args, await channel.callAsync(c.sys, batching.callArgs(name, args, false)))));
       }

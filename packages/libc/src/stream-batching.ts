@@ -16,11 +16,13 @@
  *   the order it made them.
  * - Recvs ask for read-ahead (MSG_READAHEAD): the kernel may hand over more
  *   of the stream than asked, which the next recvs (and MSG_PEEK, and poll's
- *   POLLIN) are served from here, in order, until it is used up. A recv's
+ *   POLLIN) are served from here, in order, until it is used up. A close
+ *   that drops some of it unread resets the peer, as a close with data
+ *   unread in the kernel does (SO_LINGER 1 just before it). A recv's
  *   reply is decoded in the reply slot and copied out once: the answer as
  *   one array, what was read ahead in arrays of READAHEAD_PIECE_BYTES.
  */
-import { F_SETFL, MSG_PEEK, MSG_READAHEAD, O_NONBLOCK, ownCopy, POLLIN, SHUT_RD, SHUT_WR, SO_SNDTIMEO, SOCK_STREAM, SOL_SOCKET, type RecvfromResult } from '@moat/abi/core';
+import { F_SETFL, MSG_PEEK, MSG_READAHEAD, O_NONBLOCK, ownCopy, POLLIN, SHUT_RD, SHUT_WR, SO_LINGER, SO_SNDTIMEO, SOCK_STREAM, SOL_SOCKET, type RecvfromResult } from '@moat/abi/core';
 import type { Channel } from './channel.js';
 
 /**
@@ -85,6 +87,17 @@ export class StreamBatching {
     if (!inDoubt) return;
     this.proven.delete(h);
     if (name === 'close') this.streams.delete(h);
+  }
+
+  /**
+   * The setsockopt to make before call `name` with `args`, if any: a close
+   * of a handle with bytes kept here drops data the program never read,
+   * which the kernel no longer counts as unread, so SO_LINGER 1 makes the
+   * close reset the peer as Linux's close with data unread does. Asked
+   * before `before`, which forgets what is kept.
+   */
+  lingerBeforeClose(name: string, args: readonly unknown[]): unknown[] | undefined {
+    return name === 'close' && this.kept.has(args[0] as number) ? [args[0], SOL_SOCKET, SO_LINGER, 1] : undefined;
   }
 
   /**

@@ -5,9 +5,10 @@
  * allocator to reuse. Nothing the program gets may alias the slot.
  */
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, encodeReply, MSG_READAHEAD, SYS, type RecvfromResult } from '@moat/abi/core';
+import { AF_INET, decodeFrame, encodeReply, MSG_READAHEAD, SO_LINGER, SOCK_STREAM, SOL_SOCKET, SYS, type RecvfromResult } from '@moat/abi/core';
 import { Channel, type FrameTransport } from '../src/channel.js';
 import { READAHEAD_PIECE_BYTES, StreamBatching } from '../src/stream-batching.js';
+import { syncSockets } from '../src/sockets.js';
 
 const pattern = (n: number) => new Uint8Array(n).map((_, i) => (i * 31 + 5) & 0xff);
 
@@ -64,5 +65,42 @@ describe('read-ahead from the reply slot', () => {
     expect(channel.callSync(SYS.null, [])).toBe(7);
     expect(channel.callSync(SYS.null, [], (r) => (r as number) + 1)).toBe(8);
     expect(asked).toEqual([false, true]);
+  });
+
+  it('a close that drops read-ahead the program never read asks for SO_LINGER 1 first, so the peer is reset', () => {
+    const calls: unknown[][] = [];
+    let last: unknown[] = [];
+    const transport: FrameTransport = {
+      send: (frame) => void calls.push((last = decodeFrame(frame) as unknown[])),
+      sendRaw: () => {},
+      receiveSync: () => {
+        const [id, sysno, ...args] = last as [number, number, ...unknown[]];
+        if (sysno === SYS.socket) return encodeReply(id, 0, 3);
+        // A recv answered with 10 bytes and 90 more read ahead.
+        if (sysno === SYS.recvfrom) return encodeReply(id, 0, [pattern(100), '127.0.0.1', 5000, 0, Math.min(10, args[1] as number)]);
+        return encodeReply(id, 0);
+      },
+      listen: () => {},
+      unref: () => {},
+      close: () => {},
+    };
+    const sys = syncSockets(new Channel(transport));
+    const h = sys.socket(AF_INET, SOCK_STREAM);
+    expect(sys.recv(h, 10).length).toBe(10);
+    expect(sys.recv(h, 50).length).toBe(50); // from what was read ahead: no call
+    const made = () => calls.map(([, sysno, ...args]) => [sysno, ...args]);
+    expect(made().map(([sysno]) => sysno)).toEqual([SYS.socket, SYS.recvfrom]);
+    sys.close(h); // 40 bytes never read
+    expect(made().slice(2)).toEqual([
+      [SYS.setsockopt, h, SOL_SOCKET, SO_LINGER, 1],
+      [SYS.close, h],
+    ]);
+    // Read to the last byte, a close is a close.
+    const h2 = sys.socket(AF_INET, SOCK_STREAM);
+    sys.recv(h2, 10);
+    sys.recv(h2, 1000);
+    calls.length = 0;
+    sys.close(h2);
+    expect(made()).toEqual([[SYS.close, h2]]);
   });
 });
