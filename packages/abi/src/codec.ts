@@ -9,7 +9,10 @@
  * so one domain could read bytes of another's replies. Note that a Node
  * Buffer's slice() is a view too: the copy must be `new Uint8Array(view)`.
  */
-import { Packr } from 'msgpackr';
+// The pack subpath is msgpackr's own pure-JS build (Packr packs and unpacks). Its main entry in Node also loads
+// msgpackr-extract, a native addon that only speeds up unpacking long strings (no frame here has any) and cost each
+// worker about 13 ms of its start-up to load.
+import { Packr } from 'msgpackr/pack';
 import { copyBytes } from './copy.js';
 
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
@@ -310,7 +313,7 @@ export function decodeFrame(frame: Uint8Array): unknown {
   if (simple !== NOT_SIMPLE) return simple;
   let value: unknown;
   let end = -1;
-  packr.unpackMultiple(frame, (v, _start, stop) => {
+  packr.unpackMultiple(frame, (v: unknown, _start?: number, stop?: number) => {
     value = v;
     end = stop ?? -1;
     return false; // the first value only: what follows is never decoded
