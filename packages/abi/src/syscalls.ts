@@ -125,8 +125,8 @@ export const MAX_REQUEST_ITEMS = 2 + Math.max(...Object.values(SYSCALLS).map((s)
  * What `recvfrom` returns: the datagram, its sender, and MSG_TRUNC when the
  * buffer was short. With MSG_READAHEAD on a stream, `answered` may say that
  * only that many bytes of `data` answer the call: the rest is read-ahead, for
- * libc to keep. (One byte array for both, so that the reply's one large
- * payload can be written into the reply slot on a word.)
+ * libc to keep. (One byte array for both, so that the kernel can read the
+ * stream straight into the reply slot, where replyBytesAt says it goes.)
  */
 export type RecvfromResult = [data: Uint8Array, addr: string, port: number, flags: number, answered?: number];
 export type GetsocknameResult = [addr: string, port: number];

@@ -189,6 +189,8 @@ export class TcpConnection {
   /** Where our FIN goes, once the user has closed: just after the last byte written. */
   private finSeq: number | undefined;
   private finReceived = false;
+  /** The user closed the socket (see orphan). */
+  private orphaned = false;
   /** Set while a segment that acknowledged our FIN in FIN-WAIT-1 is being processed. */
   private ourFinAcked = false;
   // Congestion and timing.
@@ -215,8 +217,6 @@ export class TcpConnection {
   private sendSyn = false;
   private ackNow = false;
   /** An ACK that must not wait for the next poll: a duplicate ACK for out-of-order data, or the ACK of a filled hole. */
-  /** The user closed the socket (see orphan). */
-  private orphaned = false;
   private urgentAck = false;
   private unackedSegments = 0;
   /** Data segments still to be ACKed at once (quick ACKs, see processData); undefined until the first data comes. */
