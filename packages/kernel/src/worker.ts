@@ -223,12 +223,7 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
     ring,
     wake: () => wakeLater(wake),
     // Lockstep takes requests as their events come, never ahead of them: pulling would let arrival timing in.
-    pull: conductor ? undefined : () => {
-      for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
-        if (isRingDoorbell(m.message)) kernel.ringDoorbell(d);
-        else kernel.submit(d, m.message);
-      }
-    },
+    pull: conductor ? undefined : () => takePending(),
     slotFor: claimSlot,
     post(frame, callId = UNKNOWN_CALL_ID) {
       if (clock) clock[0] = kernel.now();
@@ -262,10 +257,12 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
     kernel.submit(d, m, true);
     conductor?.advance();
   };
-  port.on('message', onMessage);
-  drainOf.set(port, () => {
+  /** The messages that have arrived but not been delivered as events yet, taken now as their events would take them. */
+  const takePending = (): void => {
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) onMessage(m.message);
-  });
+  };
+  port.on('message', onMessage);
+  drainOf.set(port, takePending);
   // Lockstep waits for the host's detach instead, which comes in any case and carries the reason.
   if (!conductor) port.on('close', () => kernel.detach(name, 'channel closed'));
   ports.set(name, port);
