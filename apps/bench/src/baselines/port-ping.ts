@@ -1,8 +1,9 @@
 /**
  * Worker: the sending end of the raw MessagePort baseline, mirroring Moat's
- * domain side call for call. Messages are small byte arrays whose buffer is
- * transferred, as Moat's channel frames are; what Moat adds on top (msgpack,
- * validation, the kernel's scheduling) is what the ratio shows.
+ * domain side call for call. Messages are small byte arrays, posted by copy
+ * as Moat's small channel frames are (copying costs a small frame less than
+ * transferring its buffer); what Moat adds on top (msgpack, validation, the
+ * kernel's scheduling) is what the ratio shows.
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { throughput, timeAsync, timeSync, togetherTrials, type Span } from '../measure.js';
@@ -19,7 +20,7 @@ function syncRoundTrip(): () => void {
   let frame = new Uint8Array(FRAME_BYTES);
   return () => {
     let seen = Atomics.load(wake, 0);
-    port.postMessage(frame, [frame.buffer]);
+    port.postMessage(frame);
     for (;;) {
       const reply = receiveMessageOnPort(port);
       if (reply) return void (frame = reply.message as Uint8Array<ArrayBuffer>);
@@ -41,7 +42,7 @@ function asyncRoundTrip(): () => Promise<void> {
     new Promise((resolve) => {
       waiting.push(resolve);
       const frame = free.pop() ?? new Uint8Array(FRAME_BYTES);
-      port.postMessage(frame, [frame.buffer]);
+      port.postMessage(frame);
     });
 }
 
