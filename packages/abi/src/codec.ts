@@ -109,6 +109,34 @@ export function transferOf(frame: Uint8Array): ArrayBuffer[] {
   return frame.byteLength > COPY_FRAME_MAX_BYTES ? [frame.buffer as ArrayBuffer] : [];
 }
 
+/** The end of a channel frames are posted on (a MessagePort). */
+export interface FramePort {
+  postMessage(message: unknown, transfer?: readonly ArrayBuffer[]): void;
+}
+
+/**
+ * V8 keeps the bytes of a typed array of up to this many in its heap, with no
+ * buffer of their own; posting one (or reading its `.buffer`) first moves them
+ * to a buffer of their own, a malloc per frame.
+ */
+const IN_HEAP_MAX_BYTES = 64;
+/** One off-heap buffer per length up to IN_HEAP_MAX_BYTES, that small frames are posted from (postMessage copies at once). */
+const postedFrom: (Uint8Array<ArrayBuffer> | undefined)[] = [];
+
+/**
+ * Posts a frame the caller owns: a small one copied from a reused buffer of
+ * its length (so the frame itself never gets one: see IN_HEAP_MAX_BYTES),
+ * a larger one as it is, its buffer transferred above COPY_FRAME_MAX_BYTES.
+ * A frame posted from the reused buffer arrives as a frame of its own all the same.
+ */
+export function postFrame(port: FramePort, frame: Uint8Array): void {
+  const n = frame.byteLength;
+  if (n > IN_HEAP_MAX_BYTES || n === 0) return port.postMessage(frame, transferOf(frame));
+  const from = (postedFrom[n] ??= new Uint8Array(new ArrayBuffer(n)));
+  from.set(frame);
+  port.postMessage(from);
+}
+
 /** Frames larger than this are refused before decoding. */
 export const MAX_FRAME_BYTES = 1 << 20;
 export const MAX_CALL_ID = 0xffffffff;
@@ -116,12 +144,15 @@ export const UNKNOWN_CALL_ID = 0;
 
 /** An exact, owned request frame, safe to post with its buffer transferred. */
 export function encodeRequest(callId: number, sysno: number, args: readonly unknown[]): Uint8Array<ArrayBuffer> {
+  if (args.length === 0) return encodeNumbers(callId, sysno);
+  if (args.length === 1 && typeof args[0] === 'number') return encodeNumbers(callId, sysno, args[0]);
   const value = [callId, sysno, ...args];
   return encodeExact(value) ?? new Uint8Array(packr.pack(value));
 }
 
 /** An exact, owned reply frame, safe to post with its buffer transferred. */
 export function encodeReply(callId: number, errno: number, result?: unknown): Uint8Array<ArrayBuffer> {
+  if (result === undefined || typeof result === 'number') return encodeNumbers(callId, errno, result);
   const value = result === undefined ? [callId, errno] : [callId, errno, result];
   return encodeExact(value) ?? new Uint8Array(packr.pack(value));
 }
@@ -187,6 +218,15 @@ function encodeExact(value: readonly unknown[]): Uint8Array<ArrayBuffer> | undef
   const out = new Uint8Array(size);
   const end = writeValue(out, 0, value);
   return end === size ? out : undefined;
+}
+
+/** [a, b] or [a, b, c] (most replies, and requests such as a null call's), as encodeExact writes them, without making the array first. */
+function encodeNumbers(a: number, b: number, c?: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(1 + exactSize(a, 1) + exactSize(b, 1) + (c === undefined ? 0 : exactSize(c, 1)));
+  out[0] = c === undefined ? 0x92 : 0x93; // fixarray of 2 or 3
+  const i = writeValue(out, writeValue(out, 1, a), b);
+  if (c !== undefined) writeValue(out, i, c);
+  return out;
 }
 
 /** Big-endian integer writes without a DataView (making one per frame cost as much as the rest of a small frame's encoding). */
@@ -337,91 +377,111 @@ const NOT_SIMPLE = Symbol('not simple');
  */
 function decodeSimple(frame: Uint8Array): unknown {
   if (Object.getPrototypeOf(frame) !== Uint8Array.prototype) return NOT_SIMPLE; // a Buffer's views are Buffers to msgpackr
-  let i = 0;
-  const n = frame.length;
-  const u8 = () => (i < n ? frame[i++]! : -1);
-  const be = (bytes: number): number => {
-    if (i + bytes > n) return -1;
-    let v = 0;
-    for (let k = 0; k < bytes; k++) v = v * 256 + frame[i++]!;
-    return v;
-  };
-  const value = (depth: number): unknown => {
-    const tag = u8();
-    if (tag < 0) return NOT_SIMPLE;
-    if (tag < 0x80) return tag;
-    if (tag >= 0xe0) return tag - 0x100;
-    if (tag >= 0x90 && tag <= 0x9f) return array(tag & 0x0f, depth);
-    if (tag >= 0xa0 && tag <= 0xbf) return ascii(tag & 0x1f);
-    let len: number;
-    switch (tag) {
-      case 0xc0:
-        return null;
-      case 0xc2:
-        return false;
-      case 0xc3:
-        return true;
-      case 0xcc:
-      case 0xcd:
-      case 0xce: {
-        const v = be(1 << (tag - 0xcc));
-        return v < 0 ? NOT_SIMPLE : v;
-      }
-      case 0xd0:
-      case 0xd1:
-      case 0xd2: {
-        const bytes = 1 << (tag - 0xd0);
-        const v = be(bytes);
-        if (v < 0) return NOT_SIMPLE;
-        const bits = bytes * 8;
-        return v >= 2 ** (bits - 1) ? v - 2 ** bits : v;
-      }
-      case 0xcb: {
-        if (i + 8 > n) return NOT_SIMPLE;
-        const v = new DataView(frame.buffer, frame.byteOffset + i, 8).getFloat64(0);
-        i += 8;
-        return v;
-      }
-      case 0xc4:
-      case 0xc5:
-      case 0xc6:
-        len = be(1 << (tag - 0xc4));
-        if (len < 0 || i + len > n) return NOT_SIMPLE;
-        i += len;
-        return new Uint8Array(frame.buffer, frame.byteOffset + i - len, len);
-      case 0xd9:
-        len = u8();
-        return len < 0 ? NOT_SIMPLE : ascii(len);
-      case 0xdc:
-        len = be(2);
-        return len < 0 ? NOT_SIMPLE : array(len, depth);
-      default:
-        return NOT_SIMPLE;
+  reading = frame;
+  at = 0;
+  const v = simpleValue(0);
+  const whole = at === frame.length;
+  reading = EMPTY_FRAME; // the frame is not kept alive by the decoder
+  return whole ? v : NOT_SIMPLE;
+}
+
+/*
+ * decodeSimple's reader: the frame and where it is in it, kept here rather
+ * than in closures made per frame (five of them, 440 bytes of garbage for a
+ * null call's frame). Decoding never calls out, so no frame interleaves.
+ */
+const EMPTY_FRAME = new Uint8Array(0);
+let reading: Uint8Array = EMPTY_FRAME;
+let at = 0;
+
+/** The next byte, or -1 past the end. */
+function nextByte(): number {
+  return at < reading.length ? reading[at++]! : -1;
+}
+
+/** The next `bytes` bytes as a big-endian unsigned integer, or -1 when the frame ends first. */
+function nextBE(bytes: number): number {
+  if (at + bytes > reading.length) return -1;
+  let v = 0;
+  for (let k = 0; k < bytes; k++) v = v * 256 + reading[at++]!;
+  return v;
+}
+
+function simpleValue(depth: number): unknown {
+  const tag = nextByte();
+  if (tag < 0) return NOT_SIMPLE;
+  if (tag < 0x80) return tag;
+  if (tag >= 0xe0) return tag - 0x100;
+  if (tag >= 0x90 && tag <= 0x9f) return simpleArray(tag & 0x0f, depth);
+  if (tag >= 0xa0 && tag <= 0xbf) return simpleAscii(tag & 0x1f);
+  let len: number;
+  switch (tag) {
+    case 0xc0:
+      return null;
+    case 0xc2:
+      return false;
+    case 0xc3:
+      return true;
+    case 0xcc:
+    case 0xcd:
+    case 0xce: {
+      const v = nextBE(1 << (tag - 0xcc));
+      return v < 0 ? NOT_SIMPLE : v;
     }
-  };
-  const ascii = (len: number): unknown => {
-    if (i + len > n) return NOT_SIMPLE;
-    let out = '';
-    for (let k = 0; k < len; k++) {
-      const c = frame[i++]!;
-      if (c > 0x7f) return NOT_SIMPLE;
-      out += String.fromCharCode(c);
+    case 0xd0:
+    case 0xd1:
+    case 0xd2: {
+      const bytes = 1 << (tag - 0xd0);
+      const v = nextBE(bytes);
+      if (v < 0) return NOT_SIMPLE;
+      const bits = bytes * 8;
+      return v >= 2 ** (bits - 1) ? v - 2 ** bits : v;
     }
-    return out;
-  };
-  const array = (len: number, depth: number): unknown => {
-    // Every item takes at least a byte: a longer count is a frame that ends early.
-    if (depth >= 4 || len > n - i) return NOT_SIMPLE;
-    const out: unknown[] = new Array(len);
-    for (let k = 0; k < len; k++) {
-      const v = value(depth + 1);
-      if (v === NOT_SIMPLE) return NOT_SIMPLE;
-      out[k] = v;
+    case 0xcb: {
+      if (at + 8 > reading.length) return NOT_SIMPLE;
+      const v = new DataView(reading.buffer, reading.byteOffset + at, 8).getFloat64(0);
+      at += 8;
+      return v;
     }
-    return out;
-  };
-  const v = value(0);
-  return i === n ? v : NOT_SIMPLE;
+    case 0xc4:
+    case 0xc5:
+    case 0xc6:
+      len = nextBE(1 << (tag - 0xc4));
+      if (len < 0 || at + len > reading.length) return NOT_SIMPLE;
+      at += len;
+      return new Uint8Array(reading.buffer, reading.byteOffset + at - len, len);
+    case 0xd9:
+      len = nextByte();
+      return len < 0 ? NOT_SIMPLE : simpleAscii(len);
+    case 0xdc:
+      len = nextBE(2);
+      return len < 0 ? NOT_SIMPLE : simpleArray(len, depth);
+    default:
+      return NOT_SIMPLE;
+  }
+}
+
+function simpleAscii(len: number): unknown {
+  if (at + len > reading.length) return NOT_SIMPLE;
+  let out = '';
+  for (let k = 0; k < len; k++) {
+    const c = reading[at++]!;
+    if (c > 0x7f) return NOT_SIMPLE;
+    out += String.fromCharCode(c);
+  }
+  return out;
+}
+
+function simpleArray(len: number, depth: number): unknown {
+  // Every item takes at least a byte: a longer count is a frame that ends early.
+  if (depth >= 4 || len > reading.length - at) return NOT_SIMPLE;
+  const out: unknown[] = new Array(len);
+  for (let k = 0; k < len; k++) {
+    const v = simpleValue(depth + 1);
+    if (v === NOT_SIMPLE) return NOT_SIMPLE;
+    out[k] = v;
+  }
+  return out;
 }
 
 export type Reply = [callId: number, errno: number, result?: unknown];

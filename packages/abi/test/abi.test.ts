@@ -132,6 +132,17 @@ describe('codec: exact encoding of data-path frames', () => {
     const request = encodeRequest(7, 12, [3, new Uint8Array(65536).fill(1), 0, null]);
     expect([...request]).toEqual([...reference.pack([7, 12, 3, new Uint8Array(65536).fill(1), 0, null])]);
   });
+
+  it('writes the frames of numbers only (made without their array) as msgpackr does', () => {
+    for (const callId of [1, 127, 128, 200, 70_000, 2 ** 32 - 1]) {
+      for (const n of [0, 9, 127, 128, 1000, -1, -200, 0.5]) {
+        expect([...encodeReply(callId, n)]).toEqual([...reference.pack([callId, n])]);
+        expect([...encodeReply(callId, 0, n)]).toEqual([...reference.pack([callId, 0, n])]);
+        expect([...encodeRequest(callId, 20, [n])]).toEqual([...reference.pack([callId, 20, n])]);
+      }
+      expect([...encodeRequest(callId, 0, [])]).toEqual([...reference.pack([callId, 0])]);
+    }
+  });
 });
 
 describe('codec: replies written into a slot', () => {
