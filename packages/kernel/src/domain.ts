@@ -8,8 +8,12 @@ import type { Blocked } from './outcome.js';
 
 /** The kernel's end of a domain's channel: frames out, and the wake-up of a domain blocked in a sync call. */
 export interface DomainPort {
-  /** `callId`: the call it answers, so that a domain blocked on that call can be given it in its reply slot. */
-  post(frame: Uint8Array, callId?: number): void;
+  /**
+   * `callId`: the call it answers, so that a domain blocked on that call can be
+   * given it in its reply slot. `inSlot`: the frame was written in the slot
+   * slotFor gave for that call (a view of it), and is in place already.
+   */
+  post(frame: Uint8Array, callId?: number, inSlot?: boolean): void;
   /**
    * The reply slot of a domain blocked on call `callId`, claimed for its
    * reply, or undefined (no slot, or it waits for another call). The kernel

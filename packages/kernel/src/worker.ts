@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { isLogNotice, isRestNotice, isRingDoorbell, SendRingReader, peekCallId, REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_BLOCKING, transferOf, VIRTUAL_CLOCK_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_REPLY_START, SIGNAL_SLEEPING, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
+import { isLogNotice, isRestNotice, isRingDoorbell, SendRingReader, peekCallId, REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_BLOCKING, postFrame, VIRTUAL_CLOCK_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_REPLY_START, SIGNAL_SLEEPING, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
 import { Kernel } from './kernel.js';
 import { LocalWire, SimWire } from './drivers/sim-wire.js';
 import { Conductor, DomainRest } from './lockstep.js';
@@ -70,6 +70,7 @@ function addMachine(options: KernelWorkerData): string {
 const wakes = new Set<Int32Array>();
 let flushQueued = false;
 function flushWakes(): void {
+  if (wakes.size === 0) return; // every round ends with a flush, most with nothing to flush (clear() would make a new table)
   for (const w of wakes) {
     Atomics.add(w, SIGNAL_WAKE, 1);
     // Only a domain asleep in Atomics.wait needs the notify (SIGNAL_SLEEPING); one that waits for promised replies is woken by the post.
@@ -82,10 +83,12 @@ function wakeLater(word: Int32Array): void {
   wakes.add(word);
   if (flushQueued) return;
   flushQueued = true;
-  queueMicrotask(() => {
-    flushQueued = false;
-    flushWakes();
-  });
+  // A promise's reaction, not queueMicrotask: Node makes an AsyncResource for each of those, on every reply.
+  void Promise.resolve().then(flushQueuedWakes);
+}
+function flushQueuedWakes(): void {
+  flushQueued = false;
+  flushWakes();
 }
 
 host.on('message', async (req: ControlRequest) => {
@@ -225,10 +228,11 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
     // Lockstep takes requests as their events come, never ahead of them: pulling would let arrival timing in.
     pull: conductor ? undefined : () => takePending(),
     slotFor: claimSlot,
-    post(frame, callId = UNKNOWN_CALL_ID) {
+    post(frame, callId = UNKNOWN_CALL_ID, inSlot = false) {
       if (clock) clock[0] = kernel.now();
       d.rest?.onReply(callId);
-      if (slot && frame.buffer === slot.buffer) {
+      // Told, not found out from frame.buffer: reading a small frame's buffer would give it one (see postFrame).
+      if (inSlot && slot) {
         // Written in place (slotFor): from its start, or around data read into the slot first (SIGNAL_REPLY_START).
         Atomics.store(wake, SIGNAL_REPLY_START, frame.byteOffset - slot.byteOffset);
         Atomics.store(wake, SIGNAL_REPLY_LENGTH, frame.byteOffset - slot.byteOffset + frame.byteLength);
@@ -237,7 +241,7 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
         slot.set(frame);
         Atomics.store(wake, SIGNAL_REPLY_START, 0);
         Atomics.store(wake, SIGNAL_REPLY_LENGTH, frame.byteLength);
-      } else port.postMessage(frame, transferOf(frame));
+      } else postFrame(port, frame);
       // Wake the domain if it is blocked in a synchronous call.
       wakeLater(wake);
     },

@@ -80,9 +80,11 @@ export interface ExpiredDatagram {
 
 export interface ReassemblyPoll {
   /** When `poll` must run again, or undefined when nothing is held. */
-  deadline: number | undefined;
-  expired: ExpiredDatagram[];
+  readonly deadline: number | undefined;
+  readonly expired: readonly ExpiredDatagram[];
 }
+
+const NOTHING_TO_REASSEMBLE: ReassemblyPoll = Object.freeze({ deadline: undefined, expired: Object.freeze([]) });
 
 interface Fragment {
   offset: number;
@@ -223,6 +225,8 @@ export class Reassembler {
    * them, so the caller can send ICMP time exceeded where firstFragment is set.
    */
   poll(now: number): ReassemblyPoll {
+    // Nothing held, nothing timed out (every poll but a fragmenting link's): no answer made.
+    if (this.datagrams.size === 0 && this.timedOut.length === 0) return NOTHING_TO_REASSEMBLE;
     const expired = this.timedOut.splice(0);
     let deadline: number | undefined;
     // A full scan rather than the front only: correct even if `now` ever steps back. At most maxDatagrams.

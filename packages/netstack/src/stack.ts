@@ -97,6 +97,9 @@ export type SendResult = { ok: true } | { ok: false; errno: ErrnoName };
 /** Where a datagram goes: out of `iface` to `nextHop`, from `src` unless the socket is bound to an address. */
 type Route = { iface: Interface; nextHop: Ipv4Address; src: Ipv4Address };
 
+/** The earlier of two deadlines, either of which may be none. */
+const earlier = (a: number | undefined, b: number | undefined): number | undefined => (b === undefined || (a !== undefined && a <= b) ? a : b);
+
 export class Stack {
   readonly interfaces: Interface[] = [];
   readonly counters = new Counters();
@@ -414,16 +417,13 @@ export class Stack {
       tcpDeadline = this.tcp.poll(now);
       if (received === 0 && this.counters.get('tx.frames') === sentBefore) break;
     }
-    let deadline: number | undefined;
-    const earliest = (t: number | undefined) => {
-      if (t !== undefined && (deadline === undefined || t < deadline)) deadline = t;
-    };
+    let deadline = tcpDeadline;
     for (const iface of this.interfaces) {
       if (!iface.arp) continue;
       const due = iface.arp.poll(now);
       for (const ip of due.requests) this.sendArp(iface, ARP_REQUEST, MAC_BROADCAST, ip, 0);
       for (const frame of due.failed) frame.release();
-      earliest(due.deadline);
+      deadline = earlier(deadline, due.deadline);
     }
     const frag = this.reassembler.poll(now);
     for (const lost of frag.expired) {
@@ -432,9 +432,7 @@ export class Stack {
         this.sendIcmpError(lost.src, { type: ICMP_TIME_EXCEEDED, code: ICMP_REASSEMBLY_TIME_EXCEEDED, original: lost.firstFragment });
       }
     }
-    earliest(frag.deadline);
-    earliest(tcpDeadline);
-    return deadline;
+    return earlier(deadline, frag.deadline);
   }
 
   private receive(iface: Interface, frame: PacketBuffer): void {
