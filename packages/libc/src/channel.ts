@@ -16,6 +16,7 @@ import {
   encodeRequest,
   FAULT_ERRNO,
   ownCopy,
+  postFrame,
   REPLY_SLOT_BYTES,
   REPLY_SLOT_OFFSET,
   SIGNAL_BLOCKING,
@@ -27,7 +28,6 @@ import {
   RING_RECORD_MAX,
   SendRingWriter,
   SyscallError,
-  transferOf,
   UNKNOWN_CALL_ID,
   SYSCALL_BY_NUMBER,
   type FaultDelivery,
@@ -192,7 +192,7 @@ export class PortTransport implements FrameTransport {
     this.willPost(!promised);
     // Said before the request leaves, so the kernel's answer cannot come before it.
     if (this.slot && !promised && callId !== undefined) Atomics.store(this.wake, SIGNAL_WAITING, callId | 0);
-    this.port.postMessage(frame, transferOf(frame)); // the frame is the channel's own: a large one is transferred
+    postFrame(this.port, frame); // the frame is the channel's own: a large one is transferred
   }
 
   sendRaw(message: unknown, blocking = false): void {
@@ -287,6 +287,8 @@ interface Pending {
   resolve(value: unknown): void;
   reject(err: Error): void;
   sysno: number;
+  /** What the call resolves with, made from the syscall's result (see callAsync). */
+  map: ((result: unknown) => unknown) | undefined;
 }
 
 export class Channel {
@@ -321,14 +323,20 @@ export class Channel {
     return adopt ? adopt(result) : result;
   }
 
-  /** Performs a syscall without blocking; the promise rejects with SyscallError on failure. */
-  callAsync(sysno: number, args: readonly unknown[]): Promise<unknown> {
+  /**
+   * Performs a syscall without blocking; the promise rejects with SyscallError
+   * on failure. `map`, if given, makes what the promise resolves with from the
+   * syscall's result (a throw rejects it): one promise per call, where an
+   * async function around this one would add its own and a turn of the
+   * microtask queue.
+   */
+  callAsync(sysno: number, args: readonly unknown[], map?: (result: unknown) => unknown): Promise<unknown> {
     this.listen();
     const id = this.allocateId();
     return new Promise((resolve, reject) => {
       // Sent first: a transport that throws (a closed channel) leaves no call pending. Its reply cannot come before this returns.
       this.transport.send(encodeRequest(id, sysno, args), true);
-      this.pending.set(id, { resolve, reject, sysno });
+      this.pending.set(id, { resolve, reject, sysno, map });
     });
   }
 
@@ -392,7 +400,8 @@ export class Channel {
     if (!p) return;
     this.pending.delete(reply[0]);
     try {
-      p.resolve(this.unwrap(p.sysno, reply));
+      const result = this.unwrap(p.sysno, reply);
+      p.resolve(p.map ? p.map(result) : result);
     } catch (err) {
       p.reject(err as Error);
     }

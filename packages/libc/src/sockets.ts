@@ -182,9 +182,17 @@ export function asyncSockets(channel: Channel): AsyncSockets {
   const api: Record<string, unknown> = {};
   const batching = streamBatchingOf(channel);
   for (const [name, c] of Object.entries(CALLS) as [string, Calls[keyof Calls]][]) {
-    api[name] = async (...a: unknown[]) => {
-      const args = (c.args as (...x: unknown[]) => unknown[])(...a);
-      if (!batching.involved(name)) return c.result(await channel.callAsync(c.sys, args));
+    api[name] = (...a: unknown[]): Promise<unknown> => {
+      try {
+        const args = (c.args as (...x: unknown[]) => unknown[])(...a);
+        // Most calls are the channel's promise alone, which resolves with the call's result.
+        return batching.involved(name) ? batched(args) : channel.callAsync(c.sys, args, c.result);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    };
+    /** A call the stream batching of the blocking API is involved in (see stream-batching.ts). */
+    const batched = async (args: unknown[]): Promise<unknown> => {
       // What the blocking API read ahead comes first; and a call comes after what it queued on the handles named.
       const kept = batching.serveRecv(name, args);
       if (kept) return c.result(kept);
