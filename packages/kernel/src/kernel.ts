@@ -133,6 +133,16 @@ const STACK_RESERVED_BYTES = 32 * 1024;
  */
 const QUANTUM_BYTES = 256 * 1024;
 
+/**
+ * How long (ms) the kernel looks for the next call of a caller it has just
+ * answered in its reply slot, before it goes back to its event loop (as
+ * Linux's busy polling of a socket does). A blocked caller usually makes its
+ * next call within microseconds; found here, it is served in the same drain,
+ * and the kernel is not woken for it: a sync null call took 8.8 µs without
+ * and 6.7 with 5 µs of polling (2 µs: 7.1; 10 µs: 6.5).
+ */
+const BUSY_POLL_MS = 0.005;
+
 /** The most a recv's reply holds after its data: the address (5 bytes), port (3), flags (1) and answered count (5), rounded up. */
 const RECV_REPLY_TAIL_BYTES = 16;
 
@@ -560,6 +570,7 @@ export class Kernel implements LockstepMember {
     while (this.runnableCount > 0 && rounds++ < 64) {
       if (this.recorder) this.tick = this.now();
       const sentBefore = this.stack.counters.get('tx.frames');
+      const slotAnswersBefore = this.slotAnswers;
       // The two arrays swap: the turn is served from one while the next turn gathers in the other. What is left
       // past the count is overwritten later (a departed domain's record is kept in `departed` anyway).
       const turn = this.runnable;
@@ -583,18 +594,29 @@ export class Kernel implements LockstepMember {
         if ((d.queue.length > 0 || ringLeft) && d.alive) this.makeRunnable(d);
         else d.deficit = 0; // an idle domain banks nothing
       }
-      // The domains answered need not wait for a poll that can finish no parked call: none is parked, or
-      // the round gave the stack nothing to carry (no frame sent, no connection with work), as a null call does
-      // while idle domains sit in recv.
-      if (this.parked.length === 0 || (this.stack.counters.get('tx.frames') === sentBefore && !this.stack.tcp.busy)) this.options.afterRound?.();
-      this.pumpStack();
+      // The round gave the stack nothing to carry (no frame sent, no connection with work): as a null call, or a
+      // call that only reads or sets a socket's state.
+      const stackIdle = this.stack.counters.get('tx.frames') === sentBefore && !this.stack.tcp.busy;
+      // The domains answered need not wait for a poll that can finish no parked call: none is parked, or the stack is idle.
+      if (this.parked.length === 0 || stackIdle) this.options.afterRound?.();
+      // Nor is the poll needed at all then, unless a call or a ring waits on the stack (its timers have their own wake-up).
+      if (!stackIdle || this.parked.length > 0 || this.stuckRings.size > 0 || this.pollFirst) this.pumpStack();
       this.options.afterRound?.();
       // Requests that arrived meanwhile join the next round, not the next drain. Every port is pulled only
       // when some domain has more: a lone caller's own port is empty (it waits for its reply), and pulling
       // all 65 cost it more than serving its call. A flooder's calls come one message event each, so its
       // own port tells; then every port is pulled, and a newcomer waits a turn, not the flooder's backlog.
       if (this.runnableCount === 0) for (let t = 0; t < count; t++) turn[t]!.port.pull?.();
+      if (this.runnableCount === 0 && this.slotAnswers !== slotAnswersBefore) this.busyPoll(turn, count);
       if (this.runnableCount > 0) for (const d of this.domains.values()) d.port.pull?.();
+    }
+  }
+
+  /** Pulls the ports of the turn's domains until one of them has a call or BUSY_POLL_MS has passed (real time, not the kernel's clock). */
+  private busyPoll(turn: readonly Domain[], count: number): void {
+    const until = performance.now() + BUSY_POLL_MS;
+    while (this.runnableCount === 0 && performance.now() < until) {
+      for (let t = 0; t < count; t++) turn[t]!.port.pull?.();
     }
   }
 
@@ -774,6 +796,8 @@ export class Kernel implements LockstepMember {
   private answeringCall = UNKNOWN_CALL_ID;
   /** The reply slot recvBuffer claimed, and for which call: only that call's reply may go in it. */
   private claimed: { d: Domain; callId: number; slot: Uint8Array } | undefined;
+  /** Replies written in a blocked caller's slot so far (a round that made one polls for the caller's next call: busyPoll). */
+  private slotAnswers = 0;
 
   private reply(d: Domain, callId: number, done: Done): void {
     try {
@@ -784,8 +808,10 @@ export class Kernel implements LockstepMember {
       this.claimed = undefined;
       const slot = claimed?.d === d && claimed.callId === callId ? claimed.slot : d.port.slotFor?.(callId);
       const at = slot && encodeReplyInto(slot, callId, done.errno, result);
-      if (at) d.port.post(slot!.subarray(at.start, at.end), callId, true);
-      else d.port.post(encodeReply(callId, done.errno, result), callId);
+      if (at) {
+        d.port.post(slot!.subarray(at.start, at.end), callId, true);
+        this.slotAnswers++;
+      } else d.port.post(encodeReply(callId, done.errno, result), callId);
     } finally {
       done.after?.();
     }
