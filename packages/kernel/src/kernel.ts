@@ -612,12 +612,12 @@ export class Kernel implements LockstepMember {
     }
   }
 
-  /** Pulls the ports of the turn's domains until one of them has a call or BUSY_POLL_MS has passed (real time, not the kernel's clock). */
+  /** Pulls the ports of the turn's domains (once at least) until one of them has a call or BUSY_POLL_MS has passed (real time, not the kernel's clock). */
   private busyPoll(turn: readonly Domain[], count: number): void {
     const until = performance.now() + BUSY_POLL_MS;
-    while (this.runnableCount === 0 && performance.now() < until) {
+    do {
       for (let t = 0; t < count; t++) turn[t]!.port.pull?.();
-    }
+    } while (this.runnableCount === 0 && performance.now() < until);
   }
 
   /** A kernel bug met while serving `where`, never the domain's fault: counted, and the call answered EFAULT while the kernel serves everyone else. */
