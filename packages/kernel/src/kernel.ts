@@ -570,7 +570,7 @@ export class Kernel implements LockstepMember {
     while (this.runnableCount > 0 && rounds++ < 64) {
       if (this.recorder) this.tick = this.now();
       const sentBefore = this.stack.counters.get('tx.frames');
-      const slotAnswersBefore = this.slotAnswers;
+      this.answeredInSlot = undefined;
       // The two arrays swap: the turn is served from one while the next turn gathers in the other. What is left
       // past the count is overwritten later (a departed domain's record is kept in `departed` anyway).
       const turn = this.runnable;
@@ -607,17 +607,17 @@ export class Kernel implements LockstepMember {
       // all 65 cost it more than serving its call. A flooder's calls come one message event each, so its
       // own port tells; then every port is pulled, and a newcomer waits a turn, not the flooder's backlog.
       if (this.runnableCount === 0) for (let t = 0; t < count; t++) turn[t]!.port.pull?.();
-      if (this.runnableCount === 0 && this.slotAnswers !== slotAnswersBefore) this.busyPoll(turn, count);
+      const answered = this.answeredInSlot as Domain | undefined; // set by reply() during the round
+      if (this.runnableCount === 0 && answered?.alive) this.busyPoll(answered);
       if (this.runnableCount > 0) for (const d of this.domains.values()) d.port.pull?.();
     }
   }
 
-  /** Pulls the ports of the turn's domains (once at least) until one of them has a call or BUSY_POLL_MS has passed (real time, not the kernel's clock). */
-  private busyPoll(turn: readonly Domain[], count: number): void {
+  /** Pulls `d`'s port (once at least) until some domain has a call or BUSY_POLL_MS has passed (real time, not the kernel's clock). */
+  private busyPoll(d: Domain): void {
     const until = performance.now() + BUSY_POLL_MS;
-    do {
-      for (let t = 0; t < count; t++) turn[t]!.port.pull?.();
-    } while (this.runnableCount === 0 && performance.now() < until);
+    do d.port.pull?.();
+    while (this.runnableCount === 0 && performance.now() < until);
   }
 
   /** A kernel bug met while serving `where`, never the domain's fault: counted, and the call answered EFAULT while the kernel serves everyone else. */
@@ -796,8 +796,8 @@ export class Kernel implements LockstepMember {
   private answeringCall = UNKNOWN_CALL_ID;
   /** The reply slot recvBuffer claimed, and for which call: only that call's reply may go in it. */
   private claimed: { d: Domain; callId: number; slot: Uint8Array } | undefined;
-  /** Replies written in a blocked caller's slot so far (a round that made one polls for the caller's next call: busyPoll). */
-  private slotAnswers = 0;
+  /** The last caller this round answered in its reply slot (whose next call the kernel then looks for: busyPoll). */
+  private answeredInSlot: Domain | undefined;
 
   private reply(d: Domain, callId: number, done: Done): void {
     try {
@@ -810,7 +810,7 @@ export class Kernel implements LockstepMember {
       const at = slot && encodeReplyInto(slot, callId, done.errno, result);
       if (at) {
         d.port.post(slot!.subarray(at.start, at.end), callId, true);
-        this.slotAnswers++;
+        this.answeredInSlot = d;
       } else d.port.post(encodeReply(callId, done.errno, result), callId);
     } finally {
       done.after?.();
