@@ -27,6 +27,7 @@ import {
   type RecvfromResult,
 } from '@moat/abi';
 import {
+  earlier,
   formatIpv4Address,
   LoopbackDevice,
   parseIpv4Address,
@@ -960,7 +961,7 @@ export class Kernel implements LockstepMember {
     this.stackDeadline = this.stack.poll(now);
     for (const { device } of this.ports.values()) {
       const due = device.wire?.flush(now);
-      if (due !== undefined && (this.stackDeadline === undefined || due < this.stackDeadline)) this.stackDeadline = due;
+      this.stackDeadline = earlier(this.stackDeadline, due);
     }
     // Held bytes change with segments in or out, and with connections ending; reads and writes charge on their own.
     // An idle stack skips the walk over every stream (10,000 idle connections made every call pay for it).

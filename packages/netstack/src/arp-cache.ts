@@ -14,6 +14,7 @@ import type { Counters } from './counters.js';
 import type { Ipv4Address } from './wire/address.js';
 import { IPV4_ANY, IPV4_BROADCAST } from './wire/address.js';
 import type { MacAddress } from './wire/ethernet.js';
+import { earlier } from './deadline.js';
 
 export interface ArpOptions {
   /** How long a binding is trusted after it was last learned. */
@@ -197,7 +198,7 @@ export class ArpCache {
         requests.push(ip);
         this.counters.add('arp.request');
       }
-      if (deadline === undefined || p.nextRequest < deadline) deadline = p.nextRequest;
+      deadline = earlier(deadline, p.nextRequest);
     }
     return { requests, failed, deadline };
   }

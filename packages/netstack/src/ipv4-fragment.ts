@@ -11,6 +11,7 @@
 import type { Counters } from './counters.js';
 import type { Ipv4Address } from './wire/address.js';
 import { IPV4_HEADER_LEN, type Ipv4Packet } from './wire/ipv4.js';
+import { earlier } from './deadline.js';
 
 /** RFC 791: every module must forward a 68-byte datagram without fragmenting it further. */
 export const IPV4_MIN_MTU = 68;
@@ -232,7 +233,7 @@ export class Reassembler {
     // A full scan rather than the front only: correct even if `now` ever steps back. At most maxDatagrams.
     for (const [key, d] of this.datagrams) {
       if (now >= d.deadline) expired.push(this.expire(key, d));
-      else if (deadline === undefined || d.deadline < deadline) deadline = d.deadline;
+      else deadline = earlier(deadline, d.deadline);
     }
     return { deadline, expired };
   }

@@ -58,6 +58,7 @@ import {
 import { emitUdpHeader, parseUdp, UDP_HEADER_LEN } from './wire/udp.js';
 import { randomBytes } from 'node:crypto';
 import { TcpLayer } from './tcp/tcp-layer.js';
+import { earlier } from './deadline.js';
 
 export interface InterfaceConfig {
   name: string;
@@ -96,9 +97,6 @@ const IPV4_MAX_PAYLOAD = 65535 - IPV4_HEADER_LEN;
 export type SendResult = { ok: true } | { ok: false; errno: ErrnoName };
 /** Where a datagram goes: out of `iface` to `nextHop`, from `src` unless the socket is bound to an address. */
 type Route = { iface: Interface; nextHop: Ipv4Address; src: Ipv4Address };
-
-/** The earlier of two deadlines, either of which may be none. */
-const earlier = (a: number | undefined, b: number | undefined): number | undefined => (b === undefined || (a !== undefined && a <= b) ? a : b);
 
 export class Stack {
   readonly interfaces: Interface[] = [];

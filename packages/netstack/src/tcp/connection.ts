@@ -17,6 +17,7 @@ import { RtoEstimator } from './rto.js';
 import { DUP_THRESH, SackScoreboard } from './sack-scoreboard.js';
 import { seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin, seqSub } from './seq.js';
 import { StreamBuffer } from './stream-buffer.js';
+import { earlier } from '../deadline.js';
 
 export interface TcpConfig {
   /** Our MSS: the interface MTU less 40 bytes of IPv4 and TCP headers. */
@@ -647,11 +648,7 @@ export class TcpConnection {
 
   /** When output() next has something to do on its own (a timer), if ever. */
   deadline(): number | undefined {
-    let next: number | undefined;
-    for (const t of [this.retransmitAt, this.ackAt, this.persistAt, this.keepAliveAt, this.timeWaitAt]) {
-      if (t !== undefined && (next === undefined || t < next)) next = t;
-    }
-    return next;
+    return earlier(earlier(earlier(earlier(this.retransmitAt, this.ackAt), this.persistAt), this.keepAliveAt), this.timeWaitAt);
   }
 
   /** Runs due timers and returns the segments to send now. */
