@@ -86,7 +86,7 @@ export class BufferPool {
       this.failures++;
       return null;
     }
-    const cls = SIZE_CLASSES.findIndex((size) => size >= length);
+    const cls = classOf(length);
     const size = SIZE_CLASSES[cls];
     // Others' unused reservations are not free to this account; its own are.
     const ownUnused = account.unusedReservation;
@@ -105,32 +105,63 @@ export class BufferPool {
     account.buffers++;
     account.bufferBytes += size;
     this.reservedUnused += account.unusedReservation - ownUnused;
-    const bytes = block.subarray(0, length);
-    let released = false;
-    return {
-      bytes,
-      release: () => {
-        if (released) throw new Error('kernel bug: packet buffer released twice');
-        released = true;
-        bytes.fill(0);
-        this.inUseBytes -= size;
-        this.inUseBuffers--;
-        const before = account.unusedReservation;
-        account.buffers--;
-        account.bufferBytes -= size;
-        this.reservedUnused += account.unusedReservation - before;
-        if (this.free[cls]!.length < FREE_LIST_MAX) this.free[cls]!.push(block);
-      },
-    };
+    return new PooledBuffer(this, block.subarray(0, length), block, cls, account);
+  }
+
+  /** Takes back a released buffer (PooledBuffer.release, which cleared it). */
+  reclaim(b: PooledBuffer): void {
+    const size = SIZE_CLASSES[b.cls]!;
+    const account = b.account;
+    this.inUseBytes -= size;
+    this.inUseBuffers--;
+    const before = account.unusedReservation;
+    account.buffers--;
+    account.bufferBytes -= size;
+    this.reservedUnused += account.unusedReservation - before;
+    const free = this.free[b.cls]!;
+    if (free.length < FREE_LIST_MAX) free.push(b.block);
   }
 
   /** Bytes a buffer of `length` would be charged (its size class), or Infinity if none fits. */
   chargeFor(length: number): number {
-    return SIZE_CLASSES.find((size) => size >= length) ?? Infinity;
+    return SIZE_CLASSES[classOf(length)] ?? Infinity;
   }
 
   stats(): PoolStats {
     const { capacityBytes, inUseBytes, inUseBuffers, allocations, failures, reservedUnused, injected } = this;
     return { capacityBytes, inUseBytes, inUseBuffers, allocations, failures, reservedBytes: reservedUnused, injectedFailures: injected };
+  }
+}
+
+/** The smallest size class that holds `length` bytes (SIZE_CLASSES.length when none does). */
+function classOf(length: number): number {
+  let cls = 0;
+  while (cls < SIZE_CLASSES.length && SIZE_CLASSES[cls]! < length) cls++;
+  return cls;
+}
+
+/**
+ * One allocation: an object of one shape per packet rather than a closure
+ * and its context (packet buffers are taken and given back on every segment).
+ */
+class PooledBuffer implements PacketBuffer {
+  /** Set by the stack on a gathered packet: not pool memory, and not cleared here (see PacketBuffer.tail). */
+  tail: Uint8Array | undefined = undefined;
+  private released = false;
+
+  constructor(
+    private readonly pool: BufferPool,
+    readonly bytes: Uint8Array,
+    readonly block: Uint8Array,
+    readonly cls: number,
+    readonly account: Account,
+  ) {}
+
+  release(): void {
+    if (this.released) throw new Error('kernel bug: packet buffer released twice');
+    this.released = true;
+    this.tail = undefined;
+    this.bytes.fill(0);
+    this.pool.reclaim(this);
   }
 }

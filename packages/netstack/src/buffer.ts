@@ -5,6 +5,14 @@
 export interface PacketBuffer {
   /** Exactly the requested length. */
   readonly bytes: Uint8Array;
+  /**
+   * The rest of the packet, when it was gathered rather than copied in (a
+   * device with `gather`: loopback): a view of a TCP segment's payload in its
+   * connection's send buffer, whose bytes stay as they are until the segment
+   * is acknowledged, and so until well after the packet is received. Not the
+   * allocator's memory; `release` leaves it alone.
+   */
+  tail?: Uint8Array;
   release(): void;
 }
 

@@ -12,6 +12,13 @@ export interface Device {
    * CHECKSUM_UNNECESSARY in). Bits cannot flip in memory the kernel owns.
    */
   readonly checksumOffload?: boolean;
+  /**
+   * Takes a packet whose payload is a view (PacketBuffer.tail) rather than
+   * copied into its buffer, as Linux's lo takes scatter-gather skbs: the
+   * packet is received from memory the kernel owns, so the payload's bytes
+   * are copied once, into the receiving socket, instead of twice.
+   */
+  readonly gather?: boolean;
   /** Hands a frame to the device, which releases it when done. Returns false (and releases) when its queue is full. */
   transmit(frame: PacketBuffer): boolean;
   /** The next received frame, if any; the caller releases it. */
@@ -24,6 +31,8 @@ export interface Device {
  */
 export class LoopbackDevice implements Device {
   readonly medium = 'ip';
+  /** Only with offloaded checksums: a payload left in place is not summed either. */
+  readonly gather: boolean;
   private readonly queue: PacketBuffer[] = [];
   private head = 0;
 
@@ -32,7 +41,9 @@ export class LoopbackDevice implements Device {
     readonly mtu = 65535,
     private readonly capacity = 4096,
     readonly checksumOffload = true,
-  ) {}
+  ) {
+    this.gather = checksumOffload;
+  }
 
   transmit(frame: PacketBuffer): boolean {
     if (this.queue.length - this.head >= this.capacity) {

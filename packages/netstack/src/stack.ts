@@ -135,7 +135,8 @@ export class Stack {
           return route && { src: route.src, mss: Math.min(route.iface.device.mtu, 65535) - 40 };
         },
         // Segments are cut to the MSS, so they never need fragmenting: DF set, as TCP does for path MTU discovery.
-        send: (src, dst, length, allocate, fill) => void this.ipv4Send(src, dst, IPPROTO_TCP, length, true, allocate, (out, _src, offload) => fill(out, offload)),
+        send: (src, dst, headerLength, payload, payloadStable, allocate, fill) =>
+          void this.ipv4Send(src, dst, IPPROTO_TCP, headerLength + payload.length, true, allocate, fill, payload, payloadStable),
         // The next free port after the last one given, as for UDP: a port just freed is the last to come back.
         freePort: (taken) => this.nextFreePort('tcp', taken),
         allocateOwn: this.allocateOwn,
@@ -261,7 +262,7 @@ export class Stack {
     const local = socket.local!;
     const sent =
       socket.kind === 'udp'
-        ? this.ipv4Send(local.addr, dst.addr, IPPROTO_UDP, UDP_HEADER_LEN + payload.length, socket.dontFragment, allocate, (out, src, offload) => {
+        ? this.ipv4Send(local.addr, dst.addr, IPPROTO_UDP, UDP_HEADER_LEN + payload.length, socket.dontFragment, allocate, (out, offload, src) => {
             out.set(payload, UDP_HEADER_LEN);
             emitUdpHeader(local.port, dst.port, src, dst.addr, payload.length, out, 0, offload);
           })
@@ -292,9 +293,14 @@ export class Stack {
 
   /**
    * Builds and sends one IPv4 datagram whose `l4Length` bytes of payload
-   * `fill` writes (given the source address it will carry, and whether the
-   * device offloads TCP and UDP checksums: loopback). All buffers come
+   * `fill` writes (given whether the device offloads TCP and UDP checksums,
+   * loopback, and the source address it will carry). All buffers come
    * from `allocate`; if any is refused, none is kept (ENOBUFS).
+   *
+   * `tail`: the last `tail.length` of those bytes, which the stack puts in
+   * place before `fill` runs (so a checksum may cover them): copied in, or,
+   * when `tailStable` (they stay as they are until acknowledged) and the
+   * device gathers (loopback), left where they are as the packet's tail.
    */
   private ipv4Send(
     from: Ipv4Address,
@@ -303,7 +309,9 @@ export class Stack {
     l4Length: number,
     dontFragment: boolean,
     allocate: Allocate,
-    fill: (out: Uint8Array, src: Ipv4Address, offload: boolean) => void,
+    fill: (out: Uint8Array, offload: boolean, src: Ipv4Address) => void,
+    tail?: Uint8Array,
+    tailStable = false,
   ): SendResult {
     const route = this.route(dst);
     if (!route) return { ok: false, errno: 'ENETUNREACH' };
@@ -323,10 +331,16 @@ export class Stack {
       src,
       dst,
     };
+    const tailLength = tail === undefined ? 0 : tail.length;
+    const headLength = l4Length - tailLength;
     if (IPV4_HEADER_LEN + l4Length <= mtu) {
-      const frame = allocate(this.frameLength(iface, IPV4_HEADER_LEN + l4Length));
+      const gather = tailStable && tailLength > 0 && offload && iface.device.gather === true;
+      const frame = allocate(this.frameLength(iface, IPV4_HEADER_LEN + (gather ? headLength : l4Length)));
       if (!frame) return { ok: false, errno: 'ENOBUFS' };
-      fill(frame.bytes.subarray(link + IPV4_HEADER_LEN, link + IPV4_HEADER_LEN + l4Length), src, offload);
+      const at = link + IPV4_HEADER_LEN;
+      if (gather) frame.tail = tail;
+      else if (tailLength > 0) frame.bytes.set(tail!, at + headLength);
+      fill(frame.bytes.subarray(at, at + (gather ? headLength : l4Length)), offload, src);
       emitIpv4Header(header, l4Length, frame.bytes, link);
       this.linkOutput(route, frame, IPV4_HEADER_LEN + l4Length);
       return { ok: true };
@@ -336,7 +350,8 @@ export class Stack {
     const whole = allocate(l4Length);
     if (!whole) return { ok: false, errno: 'ENOBUFS' };
     try {
-      fill(whole.bytes, src, offload);
+      if (tailLength > 0) whole.bytes.set(tail!, headLength);
+      fill(whole.bytes, offload, src);
       const plan = planFragments(l4Length, mtu);
       const frames: PacketBuffer[] = [];
       for (const part of plan) {
@@ -409,14 +424,16 @@ export class Stack {
     for (let round = 0; round < 64; round++) {
       const sentBefore = this.counters.get('tx.frames');
       let received = 0;
-      for (const iface of this.interfaces) {
+      for (let i = 0; i < this.interfaces.length; i++) {
+        const iface = this.interfaces[i]!;
         for (let frame = iface.device.receive(); frame; frame = iface.device.receive(), received++) this.receive(iface, frame);
       }
       tcpDeadline = this.tcp.poll(now);
       if (received === 0 && this.counters.get('tx.frames') === sentBefore) break;
     }
     let deadline = tcpDeadline;
-    for (const iface of this.interfaces) {
+    for (let i = 0; i < this.interfaces.length; i++) {
+      const iface = this.interfaces[i]!;
       if (!iface.arp) continue;
       const due = iface.arp.poll(now);
       for (const ip of due.requests) this.sendArp(iface, ARP_REQUEST, MAC_BROADCAST, ip, 0);
@@ -424,7 +441,7 @@ export class Stack {
       deadline = earlier(deadline, due.deadline);
     }
     const frag = this.reassembler.poll(now);
-    for (const lost of frag.expired) {
+    if (frag.expired.length > 0) for (const lost of frag.expired) {
       // RFC 792: tell the sender, when its first fragment (the one an error must quote) came.
       if (lost.firstFragment && !this.isBroadcast(lost.dst)) {
         this.sendIcmpError(lost.src, { type: ICMP_TIME_EXCEEDED, code: ICMP_REASSEMBLY_TIME_EXCEEDED, original: lost.firstFragment });
@@ -436,7 +453,7 @@ export class Stack {
   private receive(iface: Interface, frame: PacketBuffer): void {
     this.counters.add('rx.frames');
     try {
-      if (iface.device.medium === 'ip') this.ipv4Input(frame.bytes, iface.device.checksumOffload === true);
+      if (iface.device.medium === 'ip') this.ipv4Input(frame.bytes, iface.device.checksumOffload === true, frame.tail);
       else this.ethernetInput(iface, frame.bytes);
     } finally {
       frame.release();
@@ -475,10 +492,12 @@ export class Stack {
    * computed (Device.checksumOffload), so they are not verified either. A
    * reassembled datagram is as trusted as the fragment that completed it.
    */
-  private ipv4Input(bytes: Uint8Array, trusted = false): void {
-    const ip = parseIpv4(bytes);
+  private ipv4Input(bytes: Uint8Array, trusted = false, tail?: Uint8Array): void {
+    const ip = parseIpv4(bytes, tail === undefined ? 0 : tail.length);
     if (!ip.ok) return this.counters.add(`drop.${ip.reason}`);
     let p = ip.value;
+    // Only a TCP segment of this stack's own is ever gathered (ipv4Send): never a fragment, nor anything else.
+    if (tail !== undefined && (p.protocol !== IPPROTO_TCP || p.moreFragments || p.fragmentOffset !== 0)) return this.counters.add('drop.ipv4.gathered');
     const broadcast = this.isBroadcast(p.dst);
     if (!broadcast && !this.isLocal(p.dst)) return this.counters.add('drop.ipv4.notForUs');
     if (p.src === IPV4_BROADCAST || this.isBroadcast(p.src)) return this.counters.add('drop.ipv4.badSource');
@@ -495,7 +514,7 @@ export class Stack {
     if (p.protocol === IPPROTO_UDP) return this.udpInput(p, broadcast, trusted);
     if (p.protocol === IPPROTO_TCP) {
       if (broadcast) return this.counters.add('drop.tcp.broadcast');
-      return this.tcp.input(p, trusted);
+      return this.tcp.input(p, trusted, tail);
     }
     if (p.protocol === IPPROTO_ICMP) return this.icmpInput(p, broadcast);
     this.counters.add('drop.ipv4.protocol');

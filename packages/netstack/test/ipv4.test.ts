@@ -119,6 +119,23 @@ describe('IPv4 round trip', () => {
   });
 });
 
+describe('IPv4 with a tail (a gathered packet: its payload partly in another array)', () => {
+  const header = { dscpEcn: 0, identification: 1, dontFragment: true, moreFragments: false, fragmentOffset: 0, ttl: 64, protocol: 6, src: 1, dst: 2 };
+  const head = new Uint8Array(IPV4_HEADER_LEN + 32);
+  emitIpv4Header(header, 32 + 1000, head);
+
+  it('reads the part of the payload in the first array; the total length counts the tail', () => {
+    const p = parseIpv4(head, 1000);
+    expect(p.ok && p.value.payload.length).toBe(32);
+  });
+
+  it('drops it when head and tail do not add up to the total length', () => {
+    expect(parseIpv4(head, 999)).toEqual({ ok: false, reason: 'ipv4.totalLength' });
+    expect(parseIpv4(head, 1001)).toEqual({ ok: false, reason: 'ipv4.totalLength' });
+    expect(parseIpv4(head)).toEqual({ ok: false, reason: 'ipv4.totalLength' });
+  });
+});
+
 describe('IPv4 drop reasons', () => {
   const cases: [string, (p: Uint8Array) => Uint8Array, string][] = [
     ['shorter than a header', (p) => p.subarray(0, 19), 'ipv4.truncated'],

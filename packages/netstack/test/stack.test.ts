@@ -9,6 +9,7 @@ import {
   type PacketBuffer,
 } from '../src/index.js';
 import { partialChecksum, pseudoHeaderSum } from '../src/wire/checksum.js';
+import { pattern } from './tcp-harness.js';
 
 const LO = parseIpv4Address('127.0.0.1');
 
@@ -144,5 +145,89 @@ describe('loopback checksum offload', () => {
     stack.poll(0);
     expect(rx.queuedDatagrams).toBe(1);
     expect(device.queued).toBe(0);
+  });
+});
+
+describe('loopback gather', () => {
+  /**
+   * A stream of `n` patterned bytes between two sockets of `stack`, written `writeSize` at a time while the
+   * clock goes on (delayed ACKs and Nagle need it to): what arrived, and what each frame allocation asked for.
+   */
+  function stream(stack: Stack, n: number, writeSize: number, sndBuf?: number) {
+    const asked: number[] = [];
+    const recording = (len: number) => (asked.push(len), heapAllocate(len));
+    const server = stack.tcp.socket(recording);
+    stack.tcp.bind(server, { addr: LO, port: 80 });
+    stack.tcp.listen(server, 1);
+    const client = stack.tcp.socket(recording);
+    if (sndBuf !== undefined) client.config.sndBuf = sndBuf;
+    stack.tcp.connect(client, { addr: LO, port: 80 });
+    let now = 0;
+    let accepted: ReturnType<typeof stack.tcp.accept>;
+    for (let i = 0; i < 20 && !(accepted ??= stack.tcp.accept(server, recording)); i++) stack.poll(now++);
+    const data = pattern(n, 5);
+    const got = new Uint8Array(n);
+    let written = 0;
+    let read = 0;
+    for (let i = 0; i < 10_000 && read < n; i++) {
+      written += client.conn!.write(data.subarray(written, written + writeSize));
+      stack.poll(now++);
+      read += accepted!.conn!.readInto(got.subarray(read));
+    }
+    return { data, got, asked, read };
+  }
+  const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
+  /** IPv4 and TCP headers with timestamps: all a gathered data segment's packet buffer holds. */
+  const HEADERS = 20 + 32;
+
+  it('hands a data segment over as a view of the send buffer: the packet buffer holds its headers only', () => {
+    const { stack } = loopbackStack();
+    const { data, got, asked } = stream(stack, 1 << 20, 50_000);
+    expect(same(got, data)).toBe(true);
+    // Copied in: the SYNs (60 bytes with their options) and the few segments whose view wrapped the send buffer.
+    const copied = asked.filter((n) => n > HEADERS).length;
+    expect(asked.filter((n) => n === HEADERS).length).toBeGreaterThan(4 * copied);
+    expect(stack.counters.get('drop.ipv4.gathered')).toBe(0);
+  });
+
+  it('copies a segment whose view wraps the send buffer (put together in scratch memory that the next such view reuses)', () => {
+    const { stack } = loopbackStack();
+    // A 100,000-byte ring written 30,000 bytes at a time: segments straddle its end on most laps.
+    const { data, got, asked } = stream(stack, 1 << 20, 30_000, 100_000);
+    expect(same(got, data)).toBe(true);
+    expect(asked.filter((n) => n > 60).length).toBeGreaterThanOrEqual(5);
+    expect(asked.filter((n) => n === HEADERS).length).toBeGreaterThan(20);
+  });
+
+  it('gathers nothing where checksums are computed: the payload is copied in and summed', () => {
+    const { stack } = loopbackStack(false);
+    const { data, got, asked, read } = stream(stack, 256 << 10, 50_000);
+    expect(read).toBe(data.length);
+    expect(got.findIndex((x, i) => x !== data[i])).toBe(-1);
+    expect(same(got, data)).toBe(true);
+    // Pure ACKs are 52 bytes too; every segment of data was copied in whole.
+    expect(Math.max(...asked)).toBeGreaterThan(50_000);
+  });
+
+  it('drops a gathered packet that is not a TCP segment, and one whose lengths disagree', () => {
+    const { stack, device } = loopbackStack();
+    const udp = stack.udpSocket(heapAllocate);
+    stack.bind(udp, { addr: LO, port: 5000 });
+    const frames: PacketBuffer[] = [];
+    // A real UDP packet to the bound port, taken off the device, then given to it again with its last 4 bytes as a tail.
+    stack.send(stack.udpSocket(heapAllocate), new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), { addr: LO, port: 5000 }, (n) => {
+      const b = heapAllocate(n)!;
+      frames.push(b);
+      return b;
+    });
+    device.receive();
+    const whole = frames[0]!.bytes;
+    device.transmit({ bytes: whole.subarray(0, whole.length - 4), tail: whole.subarray(whole.length - 4), release() {} });
+    // Its total length says 4 bytes fewer than head and tail hold.
+    device.transmit({ bytes: whole, tail: new Uint8Array(4), release() {} });
+    stack.poll(0);
+    expect(stack.counters.get('drop.ipv4.gathered')).toBe(1);
+    expect(stack.counters.get('drop.ipv4.totalLength')).toBe(1);
+    expect(udp.queuedDatagrams).toBe(0);
   });
 });

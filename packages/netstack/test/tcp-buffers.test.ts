@@ -333,6 +333,28 @@ describe('StreamBuffer', () => {
     expect([...b.peek()]).toEqual([4]);
   });
 
+  it('leaves a view taken before a clear as it was (a gathered packet may still hold it), and later bytes out of it', () => {
+    const b = new StreamBuffer(8);
+    b.write(bytes(1, 2, 3));
+    const v = b.view(0, 3);
+    b.clear();
+    b.write(bytes(9, 9, 9));
+    expect([...v]).toEqual([1, 2, 3]);
+  });
+
+  it('says which views are in its scratch memory: those that wrap, and only until the next write', () => {
+    const b = new StreamBuffer(8);
+    b.write(bytes(1, 2, 3, 4, 5, 6));
+    b.consume(4);
+    b.write(bytes(7, 8, 9, 10));
+    const flat = b.view(0, 4);
+    const wrapped = b.view(0, 6);
+    expect([...wrapped]).toEqual([5, 6, 7, 8, 9, 10]);
+    expect([b.inScratch(flat), b.inScratch(wrapped)]).toEqual([false, true]);
+    // Lent already: another wrapped view is a copy of its own.
+    expect(b.inScratch(b.view(1, 5))).toBe(false);
+  });
+
   it('behaves as a plain array of bytes', () => {
     type Op =
       | { op: 'write'; data: Uint8Array }

@@ -161,14 +161,14 @@ export class TcpPair {
     const header = seg.flags & TCP_ACK
       ? { seq: seg.ack, ack: 0, flags: TCP_RST }
       : { seq: 0, ack: (seg.seq + seg.payload.length + synOrFin) >>> 0, flags: TCP_RST | TCP_ACK };
-    this.transmit('a', { header: { srcPort: seg.dstPort, dstPort: seg.srcPort, window: 0, urgentPointer: 0, options: {}, ...header }, payload: new Uint8Array(0) }, [B_ADDR, A_ADDR]);
+    this.transmit('a', { header: { srcPort: seg.dstPort, dstPort: seg.srcPort, window: 0, urgentPointer: 0, options: {}, ...header }, payload: new Uint8Array(0), payloadStable: true }, [B_ADDR, A_ADDR]);
   }
 }
 
 /** A bare RST with sequence number `seq`, as the other side would send it to `to`. */
 export function rstTo(to: Side, seq: number): OutSegment {
   const [srcPort, dstPort] = to === 'a' ? [80, 40000] : [40000, 80];
-  return { header: { srcPort, dstPort, seq, ack: 0, flags: TCP_RST, window: 0, urgentPointer: 0, options: {} }, payload: new Uint8Array(0) };
+  return { header: { srcPort, dstPort, seq, ack: 0, flags: TCP_RST, window: 0, urgentPointer: 0, options: {} }, payload: new Uint8Array(0), payloadStable: true };
 }
 
 /** A deterministic byte stream of `n` bytes. */

@@ -189,6 +189,35 @@ describe('TCP round trip', () => {
   });
 });
 
+describe('TCP gathered (header and payload in two arrays)', () => {
+  const h: TcpHeader = { srcPort: 80, dstPort: 4000, seq: 7, ack: 9, flags: TCP_ACK | TCP_PSH, window: 512, urgentPointer: 0, options: { timestamps: { value: 1, echo: 2 } } };
+  const payload = Uint8Array.from({ length: 1001 }, (_, i) => i * 13);
+  const headerLength = tcpHeaderLength(h.options);
+  const whole = new Uint8Array(headerLength + payload.length);
+  whole.set(payload, headerLength);
+  emitTcpHeader(h, SRC, DST, payload.length, whole);
+
+  it('parses a header whose payload is another array, the checksum summed over both', () => {
+    const parsed = parseTcp(whole.slice(0, headerLength), SRC, DST, true, payload.slice());
+    expect(parsed).toEqual({ ok: true, value: { ...h, options: expect.objectContaining(h.options), headerLength, payload } });
+  });
+
+  it('drops one whose tail was changed (checksum), or whose first array holds more than the header', () => {
+    const bent = payload.slice();
+    bent[1000]! ^= 1;
+    expect(parseTcp(whole.slice(0, headerLength), SRC, DST, true, bent)).toEqual({ ok: false, reason: 'tcp.checksum' });
+    expect(parseTcp(whole.slice(0, headerLength + 4), SRC, DST, false, payload.subarray(4))).toEqual({ ok: false, reason: 'tcp.dataOffset' });
+  });
+
+  it('emits at an offset the bytes it emits at 0, and touches nothing around them', () => {
+    const out = new Uint8Array(7 + whole.length + 5).fill(0xee);
+    out.set(payload, 7 + headerLength);
+    emitTcpHeader(h, SRC, DST, payload.length, out, 7);
+    expect(out.subarray(7, 7 + whole.length)).toEqual(whole);
+    expect([...out.subarray(0, 7), ...out.subarray(7 + whole.length)]).toEqual(Array(12).fill(0xee));
+  });
+});
+
 describe('TCP drop reasons', () => {
   const cases: [string, Uint8Array, string][] = [
     ['19 bytes', GOLDEN_SYN.subarray(0, 19), 'tcp.truncated'],

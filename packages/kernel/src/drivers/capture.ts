@@ -51,12 +51,24 @@ export class TappedDevice implements Device {
     return this.inner.checksumOffload;
   }
 
+  get gather() {
+    return this.inner.gather;
+  }
+
   transmit(frame: PacketBuffer): boolean {
-    this.tap(frame.bytes);
+    // A gathered packet (PacketBuffer.tail) is seen whole, as it would be on the wire.
+    this.tap(frame.tail === undefined ? frame.bytes : joined(frame.bytes, frame.tail));
     return this.inner.transmit(frame);
   }
 
   receive(): PacketBuffer | undefined {
     return this.inner.receive();
   }
+}
+
+function joined(head: Uint8Array, tail: Uint8Array): Uint8Array {
+  const whole = new Uint8Array(head.length + tail.length);
+  whole.set(head);
+  whole.set(tail, head.length);
+  return whole;
 }

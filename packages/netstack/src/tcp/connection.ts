@@ -8,7 +8,7 @@
  */
 import { MachineCell } from '../machine-cell.js';
 import type { TcpHeader, TcpOptions } from '../wire/tcp.js';
-import { tcpHeaderLength, TCP_ACK, TCP_FIN, TCP_HEADER_LEN, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/tcp.js';
+import { noOptions, tcpHeaderLength, TCP_ACK, TCP_FIN, TCP_HEADER_LEN, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import { ChallengeAckLimiter, classifyAck, RFC5961_CHALLENGE_ACK_LIMITS, rstAction, segmentAcceptable, trimToWindow } from './acceptability.js';
 import { NewReno } from './congestion.js';
 import { tcpConnectionMachine, tcpTransitionTable, type TcpError, type TcpEventType, type TcpState, type TcpTransitionMeta } from './connection-machine.js';
@@ -17,6 +17,9 @@ import { RtoEstimator } from './rto.js';
 import { DUP_THRESH, SackScoreboard } from './sack-scoreboard.js';
 import { seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin, seqSub } from './seq.js';
 import { StreamBuffer } from './stream-buffer.js';
+
+/** The payload of a segment that carries none: one shared, as a fresh empty array per ACK is garbage per ACK. */
+const NO_BYTES = new Uint8Array(0);
 import { earlier } from '../deadline.js';
 
 export interface TcpConfig {
@@ -81,9 +84,17 @@ export interface OutSegment {
   /**
    * Often a view of the send buffer, not a copy (the packet buffer is where
    * its bytes are copied): valid until the connection is next written to or
-   * acknowledged. Emit it, or copy it to keep it.
+   * acknowledged, unless `payloadStable`. Emit it, or copy it to keep it.
    */
   payload: Uint8Array;
+  /**
+   * The payload's bytes stay as they are until the segment is acknowledged
+   * (a view of the send buffer's storage, or bytes of its own), so a packet
+   * may hold the view instead of a copy (loopback's gather); false for a
+   * view put together in the send buffer's scratch memory, which the next
+   * view may overwrite.
+   */
+  payloadStable: boolean;
 }
 
 /** Counters a connection keeps, for reports and tests. */
@@ -281,7 +292,7 @@ export class TcpConnection {
    */
   accept(syn: TcpHeader, now: number): void {
     this.listen(now);
-    this.input(syn, new Uint8Array(0), now);
+    this.input(syn, NO_BYTES, now);
   }
 
   /** Copies as much of `data` as the send buffer has room for; returns how much. */
@@ -626,7 +637,7 @@ export class TcpConnection {
     const taken = this.recvBuf.write(data);
     this.rcvNxt = seqAdd(this.rcvNxt, taken);
     this.stats.bytesIn += taken;
-    const filled = this.ooo.isEmpty ? new Uint8Array(0) : this.ooo.take(this.rcvNxt, this.recvBuf.free);
+    const filled = this.ooo.isEmpty ? NO_BYTES : this.ooo.take(this.rcvNxt, this.recvBuf.free);
     if (filled.length > 0) {
       this.recvBuf.write(filled);
       this.rcvNxt = seqAdd(this.rcvNxt, filled.length);
@@ -656,7 +667,7 @@ export class TcpConnection {
     this.runTimers(now);
     const out: OutSegment[] = [];
     if (this.rstNow) {
-      out.push(this.segment(this.rstNow.seq, TCP_RST | (this.rstNow.ack !== undefined ? TCP_ACK : 0), new Uint8Array(0), now, this.rstNow.ack));
+      out.push(this.segment(this.rstNow.seq, TCP_RST | (this.rstNow.ack !== undefined ? TCP_ACK : 0), NO_BYTES, now, this.rstNow.ack));
       this.rstNow = undefined;
     }
     const state = this.state;
@@ -664,14 +675,14 @@ export class TcpConnection {
     if (this.sendSyn) {
       this.sendSyn = false;
       const synAck = state === 'SYN_RECEIVED';
-      out.push(this.segment(this.iss, TCP_SYN | (synAck ? TCP_ACK : 0), new Uint8Array(0), now));
+      out.push(this.segment(this.iss, TCP_SYN | (synAck ? TCP_ACK : 0), NO_BYTES, now));
       if (seqLt(this.sndNxt, seqAdd(this.iss, 1))) this.sndNxt = this.sndMax = seqAdd(this.iss, 1);
       this.retransmitAt ??= now + this.rto.rto;
       return this.sent(out, now);
     }
     if (!this.established) {
       // Before ESTABLISHED only an ACK may go besides the SYN: e.g. in a simultaneous open, the answer to the peer's SYN-ACK.
-      if (this.ackNow && state === 'SYN_RECEIVED') out.push(this.segment(this.sndNxt, TCP_ACK, new Uint8Array(0), now));
+      if (this.ackNow && state === 'SYN_RECEIVED') out.push(this.segment(this.sndNxt, TCP_ACK, NO_BYTES, now));
       return this.sent(out, now);
     }
     if (this.sackOk && this.cc.inRecovery) {
@@ -696,9 +707,9 @@ export class TcpConnection {
     }
     if (this.keepAliveNow) {
       this.keepAliveNow = false;
-      out.push(this.segment(seqAdd(this.sndUna, -1), TCP_ACK, new Uint8Array(0), now));
+      out.push(this.segment(seqAdd(this.sndUna, -1), TCP_ACK, NO_BYTES, now));
     }
-    if (this.ackNow && out.length === 0) out.push(this.segment(this.sndNxt, TCP_ACK, new Uint8Array(0), now));
+    if (this.ackNow && out.length === 0) out.push(this.segment(this.sndNxt, TCP_ACK, NO_BYTES, now));
     return this.sent(out, now);
   }
 
@@ -887,7 +898,7 @@ export class TcpConnection {
     }
     if (!retransmit) this.advance(withFin ? seqAdd(end, 1) : end);
     this.retransmitAt ??= now + this.rto.rto;
-    return this.segment(seq, flags, payload, now);
+    return this.segment(seq, flags, payload, now, undefined, !this.sendBuf.inScratch(payload));
   }
 
   private finSegment(now: number, retransmit: boolean): OutSegment {
@@ -895,7 +906,7 @@ export class TcpConnection {
     if (retransmit || seqLt(seq, this.sndMax)) this.stats.retransmits++;
     if (!retransmit) this.advance(seqAdd(seq, 1));
     this.retransmitAt ??= now + this.rto.rto;
-    return this.segment(seq, TCP_FIN | TCP_ACK, new Uint8Array(0), now);
+    return this.segment(seq, TCP_FIN | TCP_ACK, NO_BYTES, now);
   }
 
   private advance(next: number): void {
@@ -912,7 +923,7 @@ export class TcpConnection {
   }
 
   private options(syn: boolean, now: number): TcpOptions {
-    const options: TcpOptions = {};
+    const options = noOptions();
     if (syn) {
       options.mss = this.config.mss;
       if (this.config.windowScaling && (this.state === 'SYN_SENT' || this.sndShift > 0 || this.rcvShift > 0)) options.windowScale = this.rcvShift;
@@ -925,7 +936,7 @@ export class TcpConnection {
     return options;
   }
 
-  private segment(seq: number, flags: number, payload: Uint8Array, now: number, ack?: number): OutSegment {
+  private segment(seq: number, flags: number, payload: Uint8Array, now: number, ack?: number, payloadStable = true): OutSegment {
     const syn = (flags & TCP_SYN) !== 0;
     const options = this.options(syn, now);
     const withAck = (flags & TCP_ACK) !== 0;
@@ -942,6 +953,7 @@ export class TcpConnection {
         options,
       },
       payload,
+      payloadStable,
     };
   }
 

@@ -116,6 +116,11 @@ export class StreamBuffer {
     return out;
   }
 
+  /** Whether `view` lies in the scratch memory, which the next view that wraps may overwrite (see view). */
+  inScratch(view: Uint8Array): boolean {
+    return this.scratch.length > 0 && view.buffer === this.scratch.buffer;
+  }
+
   /**
    * Copies the bytes at [offset, offset + length), fewer when the buffer ends
    * sooner, into `target` at `targetOffset`: a segment's payload straight into
@@ -142,9 +147,14 @@ export class StreamBuffer {
     if (this.storage.length > capacity) this.relocate(capacity);
   }
 
-  /** Drops everything and zeroes the storage, so no later use can see the old bytes. */
+  /**
+   * Drops everything, storage included, so no later use can see the old
+   * bytes. Dropped rather than zeroed: a packet on its way through loopback
+   * may still hold a view of it (OutSegment.payloadStable), and must carry
+   * the bytes that were sent.
+   */
   clear(): void {
-    this.storage.fill(0);
+    this.storage = new Uint8Array(0);
     this.scratch = new Uint8Array(0);
     this.scratchLent = false;
     this.head = 0;

@@ -9,7 +9,7 @@ import type { Counters } from '../counters.js';
 import type { Endpoint } from '../datagram-socket.js';
 import { IPV4_ANY, type Ipv4Address } from '../wire/address.js';
 import type { Ipv4Packet } from '../wire/ipv4.js';
-import { emitTcpHeader, parseTcp, tcpHeaderLength, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpHeader } from '../wire/tcp.js';
+import { emitTcpHeader, noOptions, parseTcp, tcpHeaderLength, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpHeader } from '../wire/tcp.js';
 import { TcpConnection, type OutSegment, type TcpTransitionObserver } from './connection.js';
 import { IsnGenerator } from './isn.js';
 import { seqGt } from './seq.js';
@@ -22,8 +22,21 @@ export interface TcpHost {
   isLocal(addr: Ipv4Address): boolean;
   /** The source address and MSS (MTU less 40) of the route to `dst`, or undefined when unreachable. */
   routeFor(dst: Ipv4Address): { src: Ipv4Address; mss: number } | undefined;
-  /** Sends one IPv4 datagram of `length` bytes that `fill` writes; `offload`: leave the checksum to the device (loopback). */
-  send(src: Ipv4Address, dst: Ipv4Address, length: number, allocate: Allocate, fill: (out: Uint8Array, offload: boolean) => void): void;
+  /**
+   * Sends one IPv4 datagram: `headerLength` bytes that `fill` writes, then
+   * `payload`, which the stack puts in place first (copied, or gathered
+   * when `payloadStable`: see Stack.ipv4Send). `fill` gets them together
+   * (unless gathered) and `offload`: leave the checksum to the device (loopback).
+   */
+  send(
+    src: Ipv4Address,
+    dst: Ipv4Address,
+    headerLength: number,
+    payload: Uint8Array,
+    payloadStable: boolean,
+    allocate: Allocate,
+    fill: (out: Uint8Array, offload: boolean) => void,
+  ): void;
   /** Ephemeral ports free in this layer's table. */
   freePort(taken: (port: number) => boolean): number | undefined;
   /** Buffers for what the layer sends of its own accord (RSTs). */
@@ -33,12 +46,22 @@ export interface TcpHost {
 const key = (localAddr: number, localPort: number, remoteAddr: number, remotePort: number) =>
   `${localAddr}:${localPort}>${remoteAddr}:${remotePort}`;
 
+/** The payload of a RST the layer makes: none. */
+const NO_BYTES = new Uint8Array(0);
+
+const sameTuple = (o: Owned, localAddr: number, localPort: number, remoteAddr: number, remotePort: number): boolean => {
+  const e = o.conn.endpoints;
+  return e.localPort === localPort && e.remotePort === remotePort && e.localAddr === localAddr && e.remoteAddr === remoteAddr;
+};
+
 interface Owned {
   key: string;
   conn: TcpConnection;
   allocate: Allocate;
   /** The connection's deadline when it was last polled. */
   deadline: number | undefined;
+  /** In the active list, waiting for the next poll. */
+  queued: boolean;
 }
 
 export class TcpLayer {
@@ -54,9 +77,20 @@ export class TcpLayer {
    * their user since the last poll. A poll visits these, and the others only
    * when one of their timers may be due, so an idle connection costs a poll
    * nothing (10,000 of them in TIME-WAIT or keep-alive used to be visited on
-   * every loopback hop).
+   * every loopback hop). Two arrays take turns with a count, as the kernel's
+   * runnable domains do: a poll spreading a Set into a fresh array made one
+   * array and an iterator per poll. A forgotten connection may stay listed
+   * until the next poll, which skips it.
    */
-  private readonly active = new Set<Owned>();
+  private active: (Owned | undefined)[] = [];
+  private activeCount = 0;
+  private spareActive: (Owned | undefined)[] = [];
+  /**
+   * The last two connections a segment was for: on loopback a stream's data
+   * and its ACKs alternate between its two ends, and a hit costs no key.
+   */
+  private recent: Owned | undefined;
+  private older: Owned | undefined;
   /** No idle connection's deadline is earlier than this (it may be earlier than any: then a poll finds none due and raises it). */
   private timersAt = Infinity;
   private readonly isn: IsnGenerator;
@@ -174,24 +208,24 @@ export class TcpLayer {
   }
 
   /** A segment for us; `trusted`: it came over loopback, whose checksums are offloaded (not computed, not verified). */
-  input(p: Ipv4Packet, trusted = false): void {
-    const parsed = parseTcp(p.payload, p.src, p.dst, !trusted);
+  input(p: Ipv4Packet, trusted = false, tail?: Uint8Array): void {
+    const parsed = parseTcp(p.payload, p.src, p.dst, !trusted, tail);
     if (!parsed.ok) return this.host.counters.add(`drop.${parsed.reason}`);
     const seg = parsed.value;
     const now = this.host.now();
-    const k = key(p.dst, seg.dstPort, p.src, seg.srcPort);
-    const owned = this.conns.get(k);
+    const owned = this.demux(p.dst, seg.dstPort, p.src, seg.srcPort);
     if (owned && this.reopensTimeWait(owned.conn, seg)) {
-      this.forget(k, owned.conn);
+      this.forget(owned.key, owned.conn);
       this.host.counters.add('tcp.timeWaitReopened');
     } else if (owned) {
-      this.active.add(owned);
+      this.markActive(owned);
       this.host.counters.add('in.tcp');
       owned.conn.input(seg, seg.payload, now);
       // A duplicate ACK for each out-of-order segment (and the ACK that a filled hole earns) goes at once,
       // not once per poll: the sender's fast retransmit counts them (RFC 5681 4.2). Other ACKs wait for the poll.
       if (owned.conn.ackUrgent) {
-        for (const out of owned.conn.output(now)) this.emit(owned.conn.endpoints.localAddr, owned.conn.endpoints.remoteAddr, out, owned.allocate);
+        const out = owned.conn.output(now);
+        for (let i = 0; i < out.length; i++) this.emit(owned.conn.endpoints.localAddr, owned.conn.endpoints.remoteAddr, out[i]!, owned.allocate);
       }
       return;
     }
@@ -217,6 +251,25 @@ export class TcpLayer {
     this.reset(p, seg, 'drop.tcp.noSocket');
   }
 
+  /** The connection of a four-tuple (local first), looked up by its key unless it is one of the last two found. */
+  private demux(localAddr: Ipv4Address, localPort: number, remoteAddr: Ipv4Address, remotePort: number): Owned | undefined {
+    const recent = this.recent;
+    if (recent !== undefined && sameTuple(recent, localAddr, localPort, remoteAddr, remotePort)) return recent;
+    const older = this.older;
+    const owned = older !== undefined && sameTuple(older, localAddr, localPort, remoteAddr, remotePort) ? older : this.conns.get(key(localAddr, localPort, remoteAddr, remotePort));
+    if (owned !== undefined) {
+      this.older = recent;
+      this.recent = owned;
+    }
+    return owned;
+  }
+
+  private markActive(owned: Owned): void {
+    if (owned.queued) return;
+    owned.queued = true;
+    this.active[this.activeCount++] = owned;
+  }
+
   /**
    * A new SYN for a four-tuple still in TIME-WAIT starts a new connection when
    * its sequence number is beyond the old one's (RFC 9293 3.6.1, RFC 6191), as
@@ -234,9 +287,9 @@ export class TcpLayer {
     const len = seg.payload.length + (seg.flags & TCP_SYN ? 1 : 0) + (seg.flags & TCP_FIN ? 1 : 0);
     const header: TcpHeader =
       seg.flags & TCP_ACK
-        ? { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: seg.ack, ack: 0, flags: TCP_RST, window: 0, urgentPointer: 0, options: {} }
-        : { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: 0, ack: (seg.seq + len) >>> 0, flags: TCP_RST | TCP_ACK, window: 0, urgentPointer: 0, options: {} };
-    this.emit(p.dst, p.src, { header, payload: new Uint8Array(0) }, this.host.allocateOwn);
+        ? { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: seg.ack, ack: 0, flags: TCP_RST, window: 0, urgentPointer: 0, options: noOptions() }
+        : { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: 0, ack: (seg.seq + len) >>> 0, flags: TCP_RST | TCP_ACK, window: 0, urgentPointer: 0, options: noOptions() };
+    this.emit(p.dst, p.src, { header, payload: NO_BYTES, payloadStable: true }, this.host.allocateOwn);
     this.host.counters.add('out.tcpRst');
   }
 
@@ -248,19 +301,27 @@ export class TcpLayer {
       for (const owned of this.conns.values()) {
         const t = owned.deadline;
         if (t === undefined) continue;
-        if (t <= now) this.active.add(owned);
+        if (t <= now) this.markActive(owned);
         else if (t < next) next = t;
       }
       this.timersAt = next;
     }
-    if (this.active.size === 0) return this.timersAt === Infinity ? undefined : this.timersAt;
-    // Taken out first: emitting may touch others (a RST's listener), which then wait for the next poll.
-    const batch = [...this.active];
-    this.active.clear();
-    for (const owned of batch) {
+    if (this.activeCount === 0) return this.timersAt === Infinity ? undefined : this.timersAt;
+    // Taken out first: emitting may touch others (a RST's listener), which then wait for the next poll
+    // (unless they are further on in this batch).
+    const batch = this.active;
+    const count = this.activeCount;
+    this.active = this.spareActive;
+    this.activeCount = 0;
+    this.spareActive = batch;
+    for (let i = 0; i < count; i++) {
+      const owned = batch[i]!;
+      batch[i] = undefined; // holds no connection past its poll
+      owned.queued = false;
       const { key: k, conn, allocate } = owned;
       if (this.conns.get(k) !== owned) continue; // forgotten meanwhile
-      for (const seg of conn.output(now)) this.emit(conn.endpoints.localAddr, conn.endpoints.remoteAddr, seg, allocate);
+      const out = conn.output(now);
+      for (let j = 0; j < out.length; j++) this.emit(conn.endpoints.localAddr, conn.endpoints.remoteAddr, out[j]!, allocate);
       // A handshake reset in SYN-RECEIVED sends a passive connection back to LISTEN (RFC 9293 3.10.7.4):
       // here the listener socket does the listening, so that connection is over.
       const over = conn.closed || conn.state === 'LISTEN';
@@ -281,15 +342,15 @@ export class TcpLayer {
       if (t !== undefined && t < this.timersAt) this.timersAt = t;
     }
     // A transition taken while polling (a timer's) may have left work: poll again at once.
-    if (this.active.size > 0) return now;
+    if (this.activeCount > 0) return now;
     return this.timersAt === Infinity ? undefined : this.timersAt;
   }
 
   private track(k: string, conn: TcpConnection, allocate: Allocate): void {
-    const owned: Owned = { key: k, conn, allocate, deadline: undefined };
+    const owned: Owned = { key: k, conn, allocate, deadline: undefined, queued: false };
     // The connection says when its user gave it work (a write, a read that opens the window, a close).
-    conn.onActivity = () => this.active.add(owned);
-    this.active.add(owned);
+    conn.onActivity = () => this.markActive(owned);
+    this.markActive(owned);
     this.conns.set(k, owned);
     const port = owned.conn.endpoints.localPort;
     this.connPorts.set(port, (this.connPorts.get(port) ?? 0) + 1);
@@ -297,7 +358,8 @@ export class TcpLayer {
 
   private forget(k: string, conn: TcpConnection): void {
     const owned = this.conns.get(k);
-    if (owned) this.active.delete(owned);
+    if (owned === this.recent) this.recent = undefined;
+    if (owned === this.older) this.older = undefined;
     conn.onActivity = undefined;
     this.conns.delete(k);
     const port = conn.endpoints.localPort;
@@ -308,7 +370,7 @@ export class TcpLayer {
 
   /** Some connection has work for the next poll (a segment came, or its user wrote, read or closed). */
   get busy(): boolean {
-    return this.active.size > 0;
+    return this.activeCount > 0;
   }
 
   /** Connections the layer holds (orphans included), for counters and tests. */
@@ -317,11 +379,10 @@ export class TcpLayer {
   }
 
   private emit(src: Ipv4Address, dst: Ipv4Address, seg: OutSegment, allocate: Allocate): void {
-    const length = tcpHeaderLength(seg.header.options) + seg.payload.length;
-    this.host.send(src, dst, length, allocate, (out, offload) => {
-      out.set(seg.payload, length - seg.payload.length);
-      emitTcpHeader(seg.header, src, dst, seg.payload.length, out, 0, offload);
-    });
+    const { header, payload } = seg;
+    this.host.send(src, dst, tcpHeaderLength(header.options), payload, seg.payloadStable, allocate, (out, offload) =>
+      emitTcpHeader(header, src, dst, payload.length, out, 0, offload),
+    );
     this.host.counters.add('out.tcp');
   }
 }

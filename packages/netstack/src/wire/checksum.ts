@@ -4,25 +4,26 @@
 const WIDE_MIN = 64;
 
 /**
- * Adds `data` to a running sum; an odd last byte is padded with zero. The
- * result stays below 2^32, as `finishChecksum` needs.
+ * Adds `data[start, end)` to a running sum; an odd last byte is padded with
+ * zero. The result stays below 2^32, as `finishChecksum` needs. A range, not
+ * a subarray: the per-packet callers would each make a view to throw away.
  *
  * Long data is summed 32 bits at a time: 2^32 is 1 modulo 0xffff, as 2^16 is,
  * so adding big-endian 32-bit words and folding gives the ones'-complement
  * sum of the 16-bit words (RFC 1071 2(B)), in half the loads. The running sum
  * is a double: a 64 KiB segment adds at most 2^46, far from 2^53.
  */
-export function sumWords(data: Uint8Array, sum = 0): number {
-  const len = data.length;
+export function sumWords(data: Uint8Array, sum = 0, start = 0, end = data.length): number {
+  const len = end - start;
   let i = 0;
   if (len >= WIDE_MIN) {
-    const view = new DataView(data.buffer, data.byteOffset, len);
+    const view = new DataView(data.buffer, data.byteOffset + start, len);
     const n4 = len & ~3;
     for (; i < n4; i += 4) sum += view.getUint32(i);
   }
   const n2 = len & ~1;
-  for (; i < n2; i += 2) sum += (data[i]! << 8) | data[i + 1]!;
-  if (len & 1) sum += data[n2]! << 8;
+  for (; i < n2; i += 2) sum += (data[start + i]! << 8) | data[start + i + 1]!;
+  if (len & 1) sum += data[start + n2]! << 8;
   // Fold into 32 bits (exact in doubles; `>>>` would drop the high bits).
   while (sum > 0xffffffff) sum = (sum % 0x100000000) + Math.floor(sum / 0x100000000);
   return sum;
@@ -34,8 +35,9 @@ export function finishChecksum(sum: number): number {
   return ~sum & 0xffff;
 }
 
-export function internetChecksum(data: Uint8Array): number {
-  return finishChecksum(sumWords(data));
+/** The checksum of `data[start, end)`. */
+export function internetChecksum(data: Uint8Array, start = 0, end = data.length): number {
+  return finishChecksum(sumWords(data, 0, start, end));
 }
 
 /**

@@ -29,7 +29,12 @@ export interface Ipv4Packet extends Ipv4Header {
 export type Ipv4DropReason = 'ipv4.truncated' | 'ipv4.version' | 'ipv4.headerLength' | 'ipv4.totalLength' | 'ipv4.checksum';
 export type ParseResult<T, R extends string> = { ok: true; value: T } | { ok: false; reason: R };
 
-export function parseIpv4(buf: Uint8Array): ParseResult<Ipv4Packet, Ipv4DropReason> {
+/**
+ * `tailLength`: the packet goes on past `buf`, in a view of its own
+ * (PacketBuffer.tail); `buf` then holds its headers only, and `payload` the
+ * part of the IP payload that is in `buf` (the TCP header).
+ */
+export function parseIpv4(buf: Uint8Array, tailLength = 0): ParseResult<Ipv4Packet, Ipv4DropReason> {
   if (buf.length < IPV4_HEADER_LEN) return { ok: false, reason: 'ipv4.truncated' };
   const version = buf[0]! >> 4;
   if (version !== 4) return { ok: false, reason: 'ipv4.version' };
@@ -37,8 +42,9 @@ export function parseIpv4(buf: Uint8Array): ParseResult<Ipv4Packet, Ipv4DropReas
   if (headerLength < IPV4_HEADER_LEN || headerLength > buf.length) return { ok: false, reason: 'ipv4.headerLength' };
   const totalLength = (buf[2]! << 8) | buf[3]!;
   // Link layers may pad (Ethernet's 60-byte minimum), never shorten.
-  if (totalLength < headerLength || totalLength > buf.length) return { ok: false, reason: 'ipv4.totalLength' };
-  if (internetChecksum(buf.subarray(0, headerLength)) !== 0) return { ok: false, reason: 'ipv4.checksum' };
+  if (totalLength < headerLength || totalLength > buf.length + tailLength) return { ok: false, reason: 'ipv4.totalLength' };
+  if (tailLength > 0 && totalLength !== buf.length + tailLength) return { ok: false, reason: 'ipv4.totalLength' };
+  if (internetChecksum(buf, 0, headerLength) !== 0) return { ok: false, reason: 'ipv4.checksum' };
   const flagsFrag = (buf[6]! << 8) | buf[7]!;
   return {
     ok: true,
@@ -53,7 +59,7 @@ export function parseIpv4(buf: Uint8Array): ParseResult<Ipv4Packet, Ipv4DropReas
       src: readU32(buf, 12),
       dst: readU32(buf, 16),
       headerLength,
-      payload: buf.subarray(headerLength, totalLength),
+      payload: buf.subarray(headerLength, totalLength - tailLength),
     },
   };
 }
@@ -63,26 +69,27 @@ export function parseIpv4(buf: Uint8Array): ParseResult<Ipv4Packet, Ipv4DropReas
  * into `out` at `offset`, checksum included.
  */
 export function emitIpv4Header(h: Ipv4Header, payloadLength: number, out: Uint8Array, offset = 0): void {
-  const b = out.subarray(offset, offset + IPV4_HEADER_LEN);
+  // Written at offset + k rather than into a subarray: this runs for every packet sent.
+  const o = offset;
   const total = IPV4_HEADER_LEN + payloadLength;
-  b[0] = 0x45;
-  b[1] = h.dscpEcn;
-  b[2] = total >> 8;
-  b[3] = total & 0xff;
-  b[4] = h.identification >> 8;
-  b[5] = h.identification & 0xff;
+  out[o] = 0x45;
+  out[o + 1] = h.dscpEcn;
+  out[o + 2] = total >> 8;
+  out[o + 3] = total & 0xff;
+  out[o + 4] = h.identification >> 8;
+  out[o + 5] = h.identification & 0xff;
   const flagsFrag = (h.dontFragment ? 0x4000 : 0) | (h.moreFragments ? 0x2000 : 0) | (h.fragmentOffset / 8);
-  b[6] = flagsFrag >> 8;
-  b[7] = flagsFrag & 0xff;
-  b[8] = h.ttl;
-  b[9] = h.protocol;
-  b[10] = 0;
-  b[11] = 0;
-  writeU32(b, 12, h.src);
-  writeU32(b, 16, h.dst);
-  const sum = internetChecksum(b);
-  b[10] = sum >> 8;
-  b[11] = sum & 0xff;
+  out[o + 6] = flagsFrag >> 8;
+  out[o + 7] = flagsFrag & 0xff;
+  out[o + 8] = h.ttl;
+  out[o + 9] = h.protocol;
+  out[o + 10] = 0;
+  out[o + 11] = 0;
+  writeU32(out, o + 12, h.src);
+  writeU32(out, o + 16, h.dst);
+  const sum = internetChecksum(out, o, o + IPV4_HEADER_LEN);
+  out[o + 10] = sum >> 8;
+  out[o + 11] = sum & 0xff;
 }
 
 export function readU32(b: Uint8Array, i: number): number {

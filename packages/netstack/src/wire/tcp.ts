@@ -30,13 +30,22 @@ export interface SackBlock {
   right: number;
 }
 
-/** The options the stack understands; absent ones are left out (parse never sets `sackPermitted: false`). */
+/** The options the stack understands; absent ones are undefined (parse never sets `sackPermitted: false`). */
 export interface TcpOptions {
   mss?: number;
   windowScale?: number;
   sackPermitted?: boolean;
   sackBlocks?: SackBlock[];
   timestamps?: { value: number; echo: number };
+}
+
+/**
+ * Options with none set, every field present: all options objects the stack
+ * makes have this one shape, so the code that reads them is compiled for
+ * one shape, not deoptimized when a SYN's options follow data segments'.
+ */
+export function noOptions(): TcpOptions {
+  return { mss: undefined, windowScale: undefined, sackPermitted: undefined, sackBlocks: undefined, timestamps: undefined };
 }
 
 export interface TcpHeader {
@@ -66,12 +75,16 @@ export type TcpDropReason = 'tcp.truncated' | 'tcp.dataOffset' | 'tcp.checksum' 
  * the wrong length for its kind drops the segment: half-applying it would be
  * worse (RFC 9293 3.1 asks receivers to be ready for illegal lengths).
  */
-export function parseTcp(buf: Uint8Array, src: Ipv4Address, dst: Ipv4Address, verify = true): ParseResult<TcpSegment, TcpDropReason> {
+export function parseTcp(buf: Uint8Array, src: Ipv4Address, dst: Ipv4Address, verify = true, tail?: Uint8Array): ParseResult<TcpSegment, TcpDropReason> {
   if (buf.length < TCP_HEADER_LEN) return { ok: false, reason: 'tcp.truncated' };
   const headerLength = (buf[12]! >> 4) * 4;
   if (headerLength < TCP_HEADER_LEN || headerLength > buf.length) return { ok: false, reason: 'tcp.dataOffset' };
-  if (verify && finishChecksum(sumWords(buf, pseudoHeaderSum(src, dst, IPPROTO_TCP, buf.length))) !== 0) {
-    return { ok: false, reason: 'tcp.checksum' };
+  // A gathered segment (`tail`, its payload: see PacketBuffer.tail) has its header, and nothing else, in `buf`.
+  if (tail !== undefined && headerLength !== buf.length) return { ok: false, reason: 'tcp.dataOffset' };
+  if (verify) {
+    // The header's length is a multiple of 4, so the tail's words continue the header's.
+    const sum = sumWords(buf, pseudoHeaderSum(src, dst, IPPROTO_TCP, buf.length + (tail?.length ?? 0)));
+    if (finishChecksum(tail === undefined ? sum : sumWords(tail, sum)) !== 0) return { ok: false, reason: 'tcp.checksum' };
   }
   const options = parseOptions(buf, headerLength);
   if (!options) return { ok: false, reason: 'tcp.optionLength' };
@@ -87,14 +100,14 @@ export function parseTcp(buf: Uint8Array, src: Ipv4Address, dst: Ipv4Address, ve
       urgentPointer: (buf[18]! << 8) | buf[19]!,
       options,
       headerLength,
-      payload: buf.subarray(headerLength),
+      payload: tail ?? buf.subarray(headerLength),
     },
   };
 }
 
 /** Options between byte 20 and `end`, or null when one is malformed. Unknown kinds are skipped by their length. */
 function parseOptions(b: Uint8Array, end: number): TcpOptions | null {
-  const o: TcpOptions = {};
+  const o = noOptions();
   let i = TCP_HEADER_LEN;
   while (i < end) {
     const kind = b[i]!;
@@ -167,52 +180,71 @@ export function emitTcpHeader(
   offset = 0,
   offload = false,
 ): void {
+  // Written at offset + k, with no view, closure or array made: this runs for every segment sent.
+  const o = offset;
   const headerLength = tcpHeaderLength(h.options);
   const length = headerLength + payloadLength;
-  const b = out.subarray(offset, offset + length);
-  b[0] = h.srcPort >> 8;
-  b[1] = h.srcPort & 0xff;
-  b[2] = h.dstPort >> 8;
-  b[3] = h.dstPort & 0xff;
-  writeU32(b, 4, h.seq);
-  writeU32(b, 8, h.ack);
-  b[12] = (headerLength / 4) << 4;
-  b[13] = h.flags;
-  b[14] = h.window >> 8;
-  b[15] = h.window & 0xff;
-  b[16] = 0;
-  b[17] = 0;
-  b[18] = h.urgentPointer >> 8;
-  b[19] = h.urgentPointer & 0xff;
-  emitOptions(h.options, b);
+  out[o] = h.srcPort >> 8;
+  out[o + 1] = h.srcPort & 0xff;
+  out[o + 2] = h.dstPort >> 8;
+  out[o + 3] = h.dstPort & 0xff;
+  writeU32(out, o + 4, h.seq);
+  writeU32(out, o + 8, h.ack);
+  out[o + 12] = (headerLength / 4) << 4;
+  out[o + 13] = h.flags;
+  out[o + 14] = h.window >> 8;
+  out[o + 15] = h.window & 0xff;
+  out[o + 16] = 0;
+  out[o + 17] = 0;
+  out[o + 18] = h.urgentPointer >> 8;
+  out[o + 19] = h.urgentPointer & 0xff;
+  emitOptions(h.options, out, o + TCP_HEADER_LEN);
   const pseudo = pseudoHeaderSum(src, dst, IPPROTO_TCP, length);
-  const sum = offload ? partialChecksum(pseudo) : finishChecksum(sumWords(b, pseudo));
-  b[16] = sum >> 8;
-  b[17] = sum & 0xff;
+  const sum = offload ? partialChecksum(pseudo) : finishChecksum(sumWords(out, pseudo, o, o + length));
+  out[o + 16] = sum >> 8;
+  out[o + 17] = sum & 0xff;
 }
 
-function emitOptions(o: TcpOptions, b: Uint8Array): void {
-  let i = TCP_HEADER_LEN;
-  const put = (...bytes: number[]) => {
-    for (const x of bytes) b[i++] = x;
-  };
-  const putU32 = (v: number) => {
-    writeU32(b, i, v);
-    i += 4;
-  };
-  if (o.mss !== undefined) put(OPT_MSS, 4, o.mss >> 8, o.mss & 0xff);
+/** Writes the options from `at` on, in the layout tcpHeaderLength counts. */
+function emitOptions(o: TcpOptions, b: Uint8Array, at: number): void {
+  let i = at;
+  if (o.mss !== undefined) {
+    b[i++] = OPT_MSS;
+    b[i++] = 4;
+    b[i++] = o.mss >> 8;
+    b[i++] = o.mss & 0xff;
+  }
   if (o.timestamps) {
     // SACK-permitted fills the two bytes that would otherwise be NOPs.
-    put(...(o.sackPermitted ? [OPT_SACK_PERMITTED, 2] : [OPT_NOP, OPT_NOP]), OPT_TIMESTAMPS, 10);
-    putU32(o.timestamps.value);
-    putU32(o.timestamps.echo);
-  } else if (o.sackPermitted) put(OPT_NOP, OPT_NOP, OPT_SACK_PERMITTED, 2);
-  if (o.windowScale !== undefined) put(OPT_NOP, OPT_WINDOW_SCALE, 3, o.windowScale);
-  if (o.sackBlocks?.length) {
-    put(OPT_NOP, OPT_NOP, OPT_SACK, 2 + 8 * o.sackBlocks.length);
-    for (const s of o.sackBlocks) {
-      putU32(s.left);
-      putU32(s.right);
+    b[i++] = o.sackPermitted ? OPT_SACK_PERMITTED : OPT_NOP;
+    b[i++] = o.sackPermitted ? 2 : OPT_NOP;
+    b[i++] = OPT_TIMESTAMPS;
+    b[i++] = 10;
+    writeU32(b, i, o.timestamps.value);
+    writeU32(b, i + 4, o.timestamps.echo);
+    i += 8;
+  } else if (o.sackPermitted) {
+    b[i++] = OPT_NOP;
+    b[i++] = OPT_NOP;
+    b[i++] = OPT_SACK_PERMITTED;
+    b[i++] = 2;
+  }
+  if (o.windowScale !== undefined) {
+    b[i++] = OPT_NOP;
+    b[i++] = OPT_WINDOW_SCALE;
+    b[i++] = 3;
+    b[i++] = o.windowScale;
+  }
+  const blocks = o.sackBlocks;
+  if (blocks !== undefined && blocks.length > 0) {
+    b[i++] = OPT_NOP;
+    b[i++] = OPT_NOP;
+    b[i++] = OPT_SACK;
+    b[i++] = 2 + 8 * blocks.length;
+    for (let k = 0; k < blocks.length; k++) {
+      writeU32(b, i, blocks[k]!.left);
+      writeU32(b, i + 4, blocks[k]!.right);
+      i += 8;
     }
   }
 }
