@@ -35,6 +35,7 @@ import {
   PCAP_LINKTYPE_ETHERNET,
   PCAP_LINKTYPE_RAW,
   Stack,
+  TurnQueue,
   type Device,
   type Endpoints,
 } from '@moat/netstack';
@@ -224,16 +225,8 @@ export class Kernel implements LockstepMember {
   readonly now: () => number;
   private readonly domains = new Map<string, Domain>();
   private readonly departed: Domain[] = [];
-  /**
-   * The domains with work, in the order they became runnable: the first
-   * `runnableCount` of `runnable`. Two arrays take turns (see rounds), and
-   * neither is ever emptied by splice or a length of 0: in V8 either is a call
-   * into the runtime that gives up the array's storage, which the next push
-   * allocates again, and that cost an idle kernel about 1 µs per call.
-   */
-  private runnable: Domain[] = [];
-  private runnableCount = 0;
-  private spareTurn: Domain[] = [];
+  /** The domains with work, in the order they became runnable (a round takes them as its turn). */
+  private readonly runnable = new TurnQueue<Domain>();
   private parked: Parked[] = [];
   /** Domains whose send ring waits on its first record (Domain.ringStuck). */
   private readonly stuckRings = new Set<Domain>();
@@ -419,7 +412,7 @@ export class Kernel implements LockstepMember {
   private makeRunnable(d: Domain): void {
     if (d.scheduled) return;
     d.scheduled = true;
-    this.runnable[this.runnableCount++] = d;
+    this.runnable.push(d);
   }
 
   /**
@@ -563,22 +556,18 @@ export class Kernel implements LockstepMember {
     } finally {
       this.draining = false;
     }
-    if (this.runnableCount > 0) this.schedule(false); // let host messages (deaths, stats) in between
+    if (this.runnable.length > 0) this.schedule(false); // let host messages (deaths, stats) in between
   }
 
   private rounds(): void {
     let rounds = 0;
-    while (this.runnableCount > 0 && rounds++ < 64) {
+    while (this.runnable.length > 0 && rounds++ < 64) {
       if (this.recorder) this.tick = this.now();
       const sentBefore = this.stack.counters.get('tx.frames');
       this.answeredInSlot = undefined;
-      // The two arrays swap: the turn is served from one while the next turn gathers in the other. What is left
-      // past the count is overwritten later (a departed domain's record is kept in `departed` anyway).
-      const turn = this.runnable;
-      const count = this.runnableCount;
-      this.runnable = this.spareTurn;
-      this.runnableCount = 0;
-      this.spareTurn = turn;
+      // Served from this turn while the next gathers.
+      const count = this.runnable.take();
+      const turn = this.runnable.turn;
       for (let t = 0; t < count; t++) {
         const d = turn[t]!;
         d.scheduled = false;
@@ -607,10 +596,10 @@ export class Kernel implements LockstepMember {
       // when some domain has more: a lone caller's own port is empty (it waits for its reply), and pulling
       // all 65 cost it more than serving its call. A flooder's calls come one message event each, so its
       // own port tells; then every port is pulled, and a newcomer waits a turn, not the flooder's backlog.
-      if (this.runnableCount === 0) for (let t = 0; t < count; t++) turn[t]!.port.pull?.();
+      if (this.runnable.length === 0) for (let t = 0; t < count; t++) turn[t]!.port.pull?.();
       const answered = this.answeredInSlot as Domain | undefined; // set by reply() during the round
-      if (this.runnableCount === 0 && answered?.alive) this.busyPoll(answered);
-      if (this.runnableCount > 0) for (const d of this.domains.values()) d.port.pull?.();
+      if (this.runnable.length === 0 && answered?.alive) this.busyPoll(answered);
+      if (this.runnable.length > 0) for (const d of this.domains.values()) d.port.pull?.();
     }
   }
 
@@ -618,7 +607,7 @@ export class Kernel implements LockstepMember {
   private busyPoll(d: Domain): void {
     const until = performance.now() + BUSY_POLL_MS;
     do d.port.pull?.();
-    while (this.runnableCount === 0 && performance.now() < until);
+    while (this.runnable.length === 0 && performance.now() < until);
   }
 
   /** A kernel bug met while serving `where`, never the domain's fault: counted, and the call answered EFAULT while the kernel serves everyone else. */

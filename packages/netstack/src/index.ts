@@ -2,6 +2,7 @@ export * from './machine-cell.js';
 export * from './buffer.js';
 export * from './counters.js';
 export * from './deadline.js';
+export * from './turn-queue.js';
 export * from './device.js';
 export * from './stack.js';
 export * from './datagram-socket.js';

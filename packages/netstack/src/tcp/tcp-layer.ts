@@ -14,6 +14,7 @@ import { TcpConnection, type OutSegment, type TcpTransitionObserver } from './co
 import { IsnGenerator } from './isn.js';
 import { seqGt } from './seq.js';
 import { TcpSocket } from './tcp-socket.js';
+import { TurnQueue } from '../turn-queue.js';
 
 /** What the layer needs of the stack around it. */
 export interface TcpHost {
@@ -77,14 +78,10 @@ export class TcpLayer {
    * their user since the last poll. A poll visits these, and the others only
    * when one of their timers may be due, so an idle connection costs a poll
    * nothing (10,000 of them in TIME-WAIT or keep-alive used to be visited on
-   * every loopback hop). Two arrays take turns with a count, as the kernel's
-   * runnable domains do: a poll spreading a Set into a fresh array made one
-   * array and an iterator per poll. A forgotten connection may stay listed
-   * until the next poll, which skips it.
+   * every loopback hop). A forgotten connection may stay queued until the
+   * next poll, which skips it.
    */
-  private active: (Owned | undefined)[] = [];
-  private activeCount = 0;
-  private spareActive: (Owned | undefined)[] = [];
+  private readonly active = new TurnQueue<Owned>();
   /**
    * The last two connections a segment was for: on loopback a stream's data
    * and its ACKs alternate between its two ends, and a hit costs no key.
@@ -267,7 +264,7 @@ export class TcpLayer {
   private markActive(owned: Owned): void {
     if (owned.queued) return;
     owned.queued = true;
-    this.active[this.activeCount++] = owned;
+    this.active.push(owned);
   }
 
   /**
@@ -306,17 +303,13 @@ export class TcpLayer {
       }
       this.timersAt = next;
     }
-    if (this.activeCount === 0) return this.timersAt === Infinity ? undefined : this.timersAt;
+    if (this.active.length === 0) return this.timersAt === Infinity ? undefined : this.timersAt;
     // Taken out first: emitting may touch others (a RST's listener), which then wait for the next poll
     // (unless they are further on in this batch).
-    const batch = this.active;
-    const count = this.activeCount;
-    this.active = this.spareActive;
-    this.activeCount = 0;
-    this.spareActive = batch;
+    const count = this.active.take();
+    const batch = this.active.turn;
     for (let i = 0; i < count; i++) {
       const owned = batch[i]!;
-      batch[i] = undefined; // holds no connection past its poll
       owned.queued = false;
       const { key: k, conn, allocate } = owned;
       if (this.conns.get(k) !== owned) continue; // forgotten meanwhile
@@ -342,7 +335,7 @@ export class TcpLayer {
       if (t !== undefined && t < this.timersAt) this.timersAt = t;
     }
     // A transition taken while polling (a timer's) may have left work: poll again at once.
-    if (this.activeCount > 0) return now;
+    if (this.active.length > 0) return now;
     return this.timersAt === Infinity ? undefined : this.timersAt;
   }
 
@@ -370,7 +363,7 @@ export class TcpLayer {
 
   /** Some connection has work for the next poll (a segment came, or its user wrote, read or closed). */
   get busy(): boolean {
-    return this.activeCount > 0;
+    return this.active.length > 0;
   }
 
   /** Connections the layer holds (orphans included), for counters and tests. */
