@@ -96,12 +96,15 @@ export class StreamBuffer {
 
   /**
    * The bytes at [offset, offset + length), as `slice`, but without a copy
-   * when they lie in one piece of the ring. A view stays valid until the
-   * next write, consume or resize: it is for bytes about to be copied
-   * elsewhere (a segment into its packet buffer), never for anything that
-   * leaves the stack. One that wraps is put together in scratch memory the
-   * buffer keeps (a fresh 64 KiB array for the segment that wrapped, once
-   * per lap of a 512 KiB ring, cost a bulk transfer's kernel 6%).
+   * when they lie in one piece of the ring. Such a view keeps its bytes
+   * until they are consumed: writes go to the free part of the ring, and
+   * growing, resizing or clearing the buffer moves to new storage and leaves
+   * the old as it was (loopback's gather relies on it: OutSegment.payloadStable).
+   * It is for bytes on their way elsewhere inside the stack, never for
+   * anything that leaves it. One that wraps is put together in scratch
+   * memory the buffer keeps (`inScratch`), good only until the next write,
+   * consume or resize (a fresh 64 KiB array for the segment that wrapped,
+   * once per lap of a 512 KiB ring, cost a bulk transfer's kernel 6%).
    */
   view(offset: number, length: number): Uint8Array {
     const n = this.span(offset, length);
