@@ -441,7 +441,7 @@ export class Stack {
       deadline = earlier(deadline, due.deadline);
     }
     const frag = this.reassembler.poll(now);
-    if (frag.expired.length > 0) for (const lost of frag.expired) {
+    for (const lost of frag.expired) {
       // RFC 792: tell the sender, when its first fragment (the one an error must quote) came.
       if (lost.firstFragment && !this.isBroadcast(lost.dst)) {
         this.sendIcmpError(lost.src, { type: ICMP_TIME_EXCEEDED, code: ICMP_REASSEMBLY_TIME_EXCEEDED, original: lost.firstFragment });

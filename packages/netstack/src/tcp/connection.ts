@@ -19,7 +19,7 @@ import { seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin, seqSub } from './
 import { StreamBuffer } from './stream-buffer.js';
 
 /** The payload of a segment that carries none: one shared, as a fresh empty array per ACK is garbage per ACK. */
-const NO_BYTES = new Uint8Array(0);
+export const NO_BYTES = new Uint8Array(0);
 import { earlier } from '../deadline.js';
 
 export interface TcpConfig {

@@ -10,7 +10,7 @@ import type { Endpoint } from '../datagram-socket.js';
 import { IPV4_ANY, type Ipv4Address } from '../wire/address.js';
 import type { Ipv4Packet } from '../wire/ipv4.js';
 import { emitTcpHeader, noOptions, parseTcp, tcpHeaderLength, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpHeader } from '../wire/tcp.js';
-import { TcpConnection, type OutSegment, type TcpTransitionObserver } from './connection.js';
+import { NO_BYTES, TcpConnection, type OutSegment, type TcpTransitionObserver } from './connection.js';
 import { IsnGenerator } from './isn.js';
 import { seqGt } from './seq.js';
 import { TcpSocket } from './tcp-socket.js';
@@ -46,9 +46,6 @@ export interface TcpHost {
 
 const key = (localAddr: number, localPort: number, remoteAddr: number, remotePort: number) =>
   `${localAddr}:${localPort}>${remoteAddr}:${remotePort}`;
-
-/** The payload of a RST the layer makes: none. */
-const NO_BYTES = new Uint8Array(0);
 
 const sameTuple = (o: Owned, localAddr: number, localPort: number, remoteAddr: number, remotePort: number): boolean => {
   const e = o.conn.endpoints;
