@@ -133,7 +133,9 @@ export function postFrame(port: FramePort, frame: Uint8Array): void {
   const n = frame.byteLength;
   if (n > IN_HEAP_MAX_BYTES || n === 0) return port.postMessage(frame, transferOf(frame));
   const from = (postedFrom[n] ??= new Uint8Array(new ArrayBuffer(n)));
-  from.set(frame);
+  // A loop, not `set`: for a few bytes, done once per wake-up, `set` cost a null call's round trip about
+  // 0.3 µs on each side (two bare workers: 0.7 µs a round trip; Moat, alternating: 0.6 µs).
+  for (let i = 0; i < n; i++) from[i] = frame[i]!;
   port.postMessage(from);
 }
 
