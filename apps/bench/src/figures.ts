@@ -20,7 +20,7 @@ import {
   type ScaleResult,
 } from './moat.js';
 import { median, summarize } from './stats.js';
-import { acceptedConnections, freshMachine, timed, type ConnectResult, type TcpBulkPlan, type TcpConnectPlan, type TransferResult } from './tcp-protocol.js';
+import { acceptedConnections, bulkConnections, freshMachine, timed, type ConnectResult, type TcpBulkPlan, type TcpConnectPlan, type TransferResult } from './tcp-protocol.js';
 import type { RoundResult, UdpPlan } from './udp-protocol.js';
 
 export interface Plan {
@@ -95,11 +95,11 @@ const LINK_CASES: LinkCase[] = [
 // hence the long latency warm-up.
 // A window is 64 KiB, well under the 208 KiB receive queue of Moat and of Linux: Linux charges a
 // datagram's whole buffer (for 8 KiB, about 13 KiB), so 16 windows of 8 KiB already overflow it.
-// TCP: on one machine each timed transfer is one connection of 256 MiB in 64 KiB writes, after four
-// warm-up connections of 128 MiB on the same fresh machine: the kernel is JavaScript, its functions on
-// the data path are optimized only after some hundred MiB, and the first close and the next connection
-// send several back to be optimized again (docs/performance.md). The first warm-up transfer is a figure
-// of its own (a fresh machine's). Across the link, 32 MiB after 4 MiB. Connections come 500 in a row
+// TCP: on one machine each timed transfer is one connection of 256 MiB in 64 KiB writes, after twelve
+// warm-up connections of 128 MiB (1.5 GiB) on the same fresh machine: the kernel is JavaScript, and its
+// CPU per MiB falls for about the first GiB while V8 compiles the code of three threads on two cores
+// (docs/performance.md, "Ninth round"); after four it was still 1.3-2x the steady state. The first
+// warm-up transfer is a figure of its own (a fresh machine's). Across the link, 32 MiB after 4 MiB. Connections come 500 in a row
 // after 20 untimed ones.
 // At scale: the start-up and memory of 64 domains spawned one after another (the last 20 of them hold
 // the connections: a domain holds at most 1024 handles, so 10,000 connections take 10 pairs). The
@@ -113,7 +113,7 @@ export const FULL: Plan = {
   udp: [udp(8192, 8, 8 << 20, 2), udp(1024, 64, 2 << 20, 2)],
   link: LINK_CASES,
   tcp: {
-    bulk: { bytes: 256 << 20, writeSize: 64 << 10, warmupBytes: 128 << 20, warmupTransfers: 4, transfers: 2 },
+    bulk: { bytes: 256 << 20, writeSize: 64 << 10, warmupBytes: 128 << 20, warmupTransfers: 12, transfers: 3 },
     linkBulk: { bytes: 32 << 20, writeSize: 64 << 10, warmupBytes: 4 << 20, warmupTransfers: 1, transfers: 1 },
     linkMtu: 1500,
     connect: { connections: 500, warmup: 20, block: 100 },
@@ -167,6 +167,8 @@ export interface Measure {
   link?: LinkReport;
   /** Moat's TCP figures: the run and what the kernels counted. */
   tcp?: TcpReport;
+  /** Bulk TCP, either side: MB/s of every transfer, warm-up ones first, one array per pass (where the warm-up ends shows). */
+  transfers?: number[][];
   /** Memory figures: how the growth was read. */
   memory?: MemoryReport;
   /** Campaign figures: the run. */
@@ -455,9 +457,19 @@ const tcpBulkLabel = (b: TcpBulkPlan) =>
 const tcpFreshLabel = (b: TcpBulkPlan) => `TCP bulk, the first ${sizeLabel(b.warmupBytes)} of a fresh machine in ${sizeLabel(b.writeSize)} writes`;
 const tcpConnectLabel = (c: TcpConnectPlan) => `TCP connect+accept+close, ${c.connections} in a row`;
 
-/** MB/s (10^6 bytes) of each transfer given, connect to the last byte read. */
+/** MB/s (10^6 bytes) of a transfer, connect to the last byte read. */
+const mbPerSec = (t: TransferResult) => t.bytes / t.ms / 1000;
+
+/** The median MB/s of the transfers given. */
 function bulk(transfers: TransferResult[]): Measure {
-  return { median: median(transfers.map((t) => t.bytes / t.ms / 1000)), unit: 'MB/s', samples: transfers.length };
+  return { median: median(transfers.map(mbPerSec)), unit: 'MB/s', samples: transfers.length };
+}
+
+/** MB/s of every transfer of a run (its passes' results one after another, `perPass` each), one array per pass. */
+export function ratesByPass(all: TransferResult[], perPass: number): number[][] {
+  const passes: number[][] = [];
+  for (let i = 0; i < all.length; i += perPass) passes.push(all.slice(i, i + perPass).map((t) => Math.round(mbPerSec(t))));
+  return passes;
 }
 
 /** Connections per second of each pass's run of connections. */
@@ -720,7 +732,13 @@ function tcpFigures(plan: Plan, pooled: Map<string, unknown[]>, counters: Map<st
   const runs = pooled.get('moat-tcp-connect') as ConnectResult[];
   const made = plan.passes * acceptedConnections(connect);
   return [
-    pair('tcp/net', tcpBulkLabel(b), { ...oneMachine, tcp: tcpBulkReport(b, counters.get('moat-tcp')!) }, 'Node net, 127.0.0.1', net),
+    pair(
+      'tcp/net',
+      tcpBulkLabel(b),
+      { ...oneMachine, transfers: ratesByPass(transfers('moat-tcp'), bulkConnections(b)), tcp: tcpBulkReport(b, counters.get('moat-tcp')!) },
+      'Node net, 127.0.0.1',
+      { ...net, transfers: ratesByPass(transfers('net-tcp'), bulkConnections(b)) },
+    ),
     pair('tcp-fresh/net-fresh', tcpFreshLabel(b), bulk(freshMachine(transfers('moat-tcp'))), 'Node net, 127.0.0.1', bulk(freshMachine(transfers('net-tcp')))),
     pair(
       `tcp-link${linkMtu}/net`,

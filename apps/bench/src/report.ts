@@ -91,6 +91,7 @@ export function renderTable(report: BenchReport): string {
     ...rows.slice(1).map(line),
     ...linkNote,
     ...tcpNotes(report.figures),
+    ...transferNotes(report.figures),
     ...scaleNotes(report),
     '',
     'Medians (latency: µs per round trip or ms of start-up, p99 beside; throughput: per second; memory: growth per',
@@ -136,6 +137,20 @@ function targetLines(targets: Target[]): string[] {
         `  ${t.target.padEnd(width)}  ${t.measured.toFixed(2)}x (${t.kind === 'max' ? '<=' : '>='} ${t.limit}x)  ${t.met ? 'MET' : 'NOT MET'}${t.caveat ? ` (${t.caveat})` : ''}`,
     ),
   ];
+}
+
+/** Below the table: each bulk transfer's rate, pass by pass, so that the end of the warm-up shows. */
+function transferNotes(figures: Figure[]): string[] {
+  const notes: string[] = [];
+  for (const f of figures) {
+    const moat = f.moat.transfers;
+    const base = f.baseline.transfers;
+    if (!moat || !base) continue;
+    const timed = Math.round(f.moat.samples / moat.length);
+    const passes = (runs: number[][]) => runs.map((pass) => `[${pass.join(' ')}]`).join(' ');
+    notes.push(`  ${f.figure} (the last ${timed} of each pass timed):`, `    Moat: ${passes(moat)}`, `    ${f.baseline.name}: ${passes(base)}`);
+  }
+  return notes.length === 0 ? [] : ['', 'TCP bulk, MB/s of every transfer, warm-up ones first, one bracket per pass:', ...notes];
 }
 
 /** Below the table: what the kernels counted during the Moat TCP figures. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bellRung, conduct, newBell, ring, waitForBell } from '../src/doorbell.js';
-import { addCounters, FULL, framesPerDatagram, judgeTargets, linkReport, QUICK, startupBracket, tcpBulkReport, tcpConnectReport, type Figure } from '../src/figures.js';
+import { addCounters, FULL, framesPerDatagram, judgeTargets, linkReport, QUICK, ratesByPass, startupBracket, tcpBulkReport, tcpConnectReport, type Figure } from '../src/figures.js';
 import { aggregateRate, byTrial } from '../src/measure.js';
 import { growthPer, type MemoryReading } from '../src/memory.js';
 import { median, quantile, summarize } from '../src/stats.js';
@@ -125,6 +125,15 @@ describe('TCP runs', () => {
     expect(timed(results).map((r) => r.bytes)).toEqual([10_000, 10_000]);
     expect(freshMachine([...results, ...results]).map((r) => r.warmup)).toEqual([0, 0]);
     expect(bulkConnections(plan)).toBe(4);
+  });
+
+  it('reports every transfer’s rate pass by pass, warm-up ones first', () => {
+    // Two passes of two transfers: 1 MB in 1 ms is 1,000 MB/s.
+    const t = (bytes: number, ms: number) => ({ bytes, ms });
+    expect(ratesByPass([t(1e6, 4), t(1e6, 1), t(2e6, 5), t(3e6, 2)], 2)).toEqual([
+      [250, 1000],
+      [400, 1500],
+    ]);
   });
 
   it('fails a transfer the sink did not read whole', async () => {
