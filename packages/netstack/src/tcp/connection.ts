@@ -17,9 +17,7 @@ import { RtoEstimator } from './rto.js';
 import { DUP_THRESH, SackScoreboard } from './sack-scoreboard.js';
 import { seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin, seqSub } from './seq.js';
 import { StreamBuffer } from './stream-buffer.js';
-
-/** The payload of a segment that carries none: one shared, as a fresh empty array per ACK is garbage per ACK. */
-export const NO_BYTES = new Uint8Array(0);
+import { NO_BYTES } from './no-bytes.js';
 import { earlier } from '../deadline.js';
 
 export interface TcpConfig {
