@@ -263,5 +263,9 @@ describe('codec: decoding', () => {
     expect(data.constructor).toBe(Uint8Array);
     expect(data.buffer).toBe(frame.buffer);
     expect([...data]).toEqual([1, 2, 3]);
+    // A Buffer's are Buffers, as msgpackr makes them.
+    const [, , [fromBuffer]] = decodeFrame(Buffer.from(frame)) as [number, number, [Uint8Array]];
+    expect(Buffer.isBuffer(fromBuffer)).toBe(true);
+    expect([...fromBuffer]).toEqual([1, 2, 3]);
   });
 });
