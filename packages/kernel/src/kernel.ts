@@ -145,6 +145,9 @@ const QUANTUM_BYTES = 256 * 1024;
  */
 const BUSY_POLL_MS = 0.005;
 
+/** The arguments of a call that has none (a null call): one shared array, as handlers only read theirs. */
+const NO_ARGS: unknown[] = [];
+
 /** The most a recv's reply holds after its data: the address (5 bytes), port (3), flags (1) and answered count (5), rounded up. */
 const RECV_REPLY_TAIL_BYTES = 16;
 
@@ -673,7 +676,7 @@ export class Kernel implements LockstepMember {
     const name = Number.isInteger(sysno) ? SYSCALL_BY_NUMBER[sysno] : undefined;
     // One counter for every unknown number: a counter per number would let a domain grow the kernel's memory at will.
     if (!name) return this.finish(d, callId, '(unknown syscall)', fail(Errno.ENOSYS), start);
-    const args = decoded.slice(2);
+    const args = decoded.length === 2 ? NO_ARGS : decoded.slice(2);
     const handle = HANDLE_FIRST[sysno] && Number.isInteger(args[0]) ? (args[0] as number) : NaN;
     if (!argsValid(sysno, args)) return this.malformed(d, callId, argsProblem(sysno, args) ?? 'invalid arguments', Errno.EINVAL, start, name, handle);
     const ringError = d.ringErrors.size > 0 ? d.ringErrors.get(handle) : undefined;

@@ -67,20 +67,25 @@ function addMachine(options: KernelWorkerData): string {
  * flushes them after each round (afterRound); replies made outside a drain
  * (timeouts, deaths) are flushed by a microtask, after the event.
  */
-const wakes = new Set<Int32Array>();
+// The first `wakeCount` entries, each word once: an array and a count, not a Set, whose clear() is a call
+// into V8's runtime that makes a new table, once per reply (it showed in a profile of null calls).
+const wakes: (Int32Array | undefined)[] = [];
+let wakeCount = 0;
 let flushQueued = false;
 function flushWakes(): void {
-  if (wakes.size === 0) return; // every round ends with a flush, most with nothing to flush (clear() would make a new table)
-  for (const w of wakes) {
+  for (let i = 0; i < wakeCount; i++) {
+    const w = wakes[i]!;
+    wakes[i] = undefined; // a departed domain's signal (and its reply slot and ring) is not kept alive here
     Atomics.add(w, SIGNAL_WAKE, 1);
     // Only a domain asleep in Atomics.wait needs the notify (SIGNAL_SLEEPING); one that waits for promised replies is woken by the post.
     // A bare 4-byte signal (no slot) has no such word: always notified.
     if (w.length <= SIGNAL_SLEEPING || Atomics.load(w, SIGNAL_SLEEPING) !== 0) Atomics.notify(w, SIGNAL_WAKE);
   }
-  wakes.clear();
+  wakeCount = 0;
 }
 function wakeLater(word: Int32Array): void {
-  wakes.add(word);
+  for (let i = 0; i < wakeCount; i++) if (wakes[i] === word) return;
+  wakes[wakeCount++] = word;
   if (flushQueued) return;
   flushQueued = true;
   // A promise's reaction, not queueMicrotask: Node makes an AsyncResource for each of those, on every reply.
@@ -220,6 +225,8 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
   // the port (the domain reads both).
   const claimSlot = (callId: number): Uint8Array | undefined => {
     if (!slot || callId === UNKNOWN_CALL_ID || Atomics.load(wake, SIGNAL_REPLY_LENGTH) !== 0) return undefined;
+    // Looked at before the locked exchange, which an async call's reply (nothing waits in the slot) need not pay.
+    if (Atomics.load(wake, SIGNAL_WAITING) !== (callId | 0)) return undefined;
     return Atomics.compareExchange(wake, SIGNAL_WAITING, callId | 0, 0) === (callId | 0) ? slot : undefined;
   };
   const d = kernel.attach(name, {
