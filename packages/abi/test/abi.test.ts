@@ -1,3 +1,4 @@
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
 import {
@@ -12,6 +13,8 @@ import {
   errnoName,
   MAX_FRAME_BYTES,
   peekCallId,
+  postReply,
+  postRequest,
   replyBytesAt,
   strerror,
   SYS,
@@ -141,6 +144,23 @@ describe('codec: exact encoding of data-path frames', () => {
         expect([...encodeRequest(callId, 20, [n])]).toEqual([...reference.pack([callId, 20, n])]);
       }
       expect([...encodeRequest(callId, 0, [])]).toEqual([...reference.pack([callId, 0])]);
+    }
+  });
+
+  it('posts the frames encodeRequest and encodeReply make, each arriving as a frame of its own', () => {
+    const { port1, port2 } = new MessageChannel();
+    try {
+      // Numbers only (written into a buffer the next post of the same length reuses), and others (made, then posted).
+      const requests: [number, number, unknown[]][] = [[1, 0, []], [2, 0, []], [3, 20, [7]], [4, 20, [0.5]], [5, 12, [3, new Uint8Array([1, 2]), 0, null]]];
+      const replies: [number, number, unknown][] = [[1, 0, undefined], [2, 0, 5], [3, 0, -200], [4, 9, undefined], [5, 0, [new Uint8Array([9]), '10.0.0.2', 80]]];
+      for (const [id, sysno, args] of requests) postRequest(port1, id, sysno, args);
+      for (const [id, errno, result] of replies) postReply(port1, id, errno, result);
+      const arrived = () => receiveMessageOnPort(port2)!.message as Uint8Array;
+      for (const [id, sysno, args] of requests) expect([...arrived()]).toEqual([...encodeRequest(id, sysno, args)]);
+      for (const [id, errno, result] of replies) expect([...arrived()]).toEqual([...encodeReply(id, errno, result)]);
+      expect(receiveMessageOnPort(port2)).toBeUndefined();
+    } finally {
+      port1.close();
     }
   });
 });

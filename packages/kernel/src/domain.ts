@@ -15,6 +15,12 @@ export interface DomainPort {
    */
   post(frame: Uint8Array, callId?: number, inSlot?: boolean): void;
   /**
+   * Posts the reply to `callId` on the channel (not in the slot), as post
+   * posts encodeReply's frame, encoding it itself (optional: for a port that
+   * can post one without making that frame first; see postReply in @moat/abi).
+   */
+  postReply?(callId: number, errno: number, result: unknown): void;
+  /**
    * The reply slot of a domain blocked on call `callId`, claimed for its
    * reply, or undefined (no slot, or it waits for another call). The kernel
    * encodes the reply straight into it and posts that view, which saves the

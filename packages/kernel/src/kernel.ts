@@ -804,7 +804,8 @@ export class Kernel implements LockstepMember {
       if (at) {
         d.port.post(slot!.subarray(at.start, at.end), callId, true);
         this.answeredInSlot = d;
-      } else d.port.post(encodeReply(callId, done.errno, result), callId);
+      } else if (!slot && d.port.postReply) d.port.postReply(callId, done.errno, result);
+      else d.port.post(encodeReply(callId, done.errno, result), callId);
     } finally {
       done.after?.();
     }

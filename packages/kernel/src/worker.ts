@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { isLogNotice, isRestNotice, isRingDoorbell, SendRingReader, peekCallId, REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_BLOCKING, postFrame, VIRTUAL_CLOCK_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_REPLY_START, SIGNAL_SLEEPING, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
+import { isLogNotice, isRestNotice, isRingDoorbell, SendRingReader, peekCallId, REPLY_SLOT_BYTES, REPLY_SLOT_OFFSET, SIGNAL_BLOCKING, postFrame, postReply, VIRTUAL_CLOCK_OFFSET, SIGNAL_REPLY_LENGTH, SIGNAL_REPLY_START, SIGNAL_SLEEPING, SIGNAL_WAITING, SIGNAL_WAKE, UNKNOWN_CALL_ID } from '@moat/abi';
 import { Kernel } from './kernel.js';
 import { LocalWire, SimWire } from './drivers/sim-wire.js';
 import { Conductor, DomainRest } from './lockstep.js';
@@ -250,6 +250,12 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
         Atomics.store(wake, SIGNAL_REPLY_LENGTH, frame.byteLength);
       } else postFrame(port, frame);
       // Wake the domain if it is blocked in a synchronous call.
+      wakeLater(wake);
+    },
+    postReply(callId, errno, result) {
+      if (clock) clock[0] = kernel.now();
+      d.rest?.onReply(callId);
+      postReply(port, callId, errno, result);
       wakeLater(wake);
     },
   }, limits, { watchdogMs, faults });

@@ -17,6 +17,7 @@ import {
   FAULT_ERRNO,
   ownCopy,
   postFrame,
+  postRequest,
   REPLY_SLOT_BYTES,
   REPLY_SLOT_OFFSET,
   SIGNAL_BLOCKING,
@@ -37,6 +38,7 @@ import {
   type RingDoorbell,
 } from '@moat/abi/core';
 import { deliverFault } from './fault.js';
+import { PendingCalls } from './pending-calls.js';
 
 /** Iterations to spin on the wake-up word before sleeping: a free core often answers within them. */
 const SPIN = 2000;
@@ -49,6 +51,12 @@ export interface FrameTransport {
    * `callId` is its call (a blocking call's reply may come by another way).
    */
   send(frame: Uint8Array<ArrayBuffer>, promised: boolean, callId?: number): void;
+  /**
+   * Encodes and sends a request itself, as `send` sends encodeRequest's
+   * frame (optional: for a transport that can send one without making that
+   * frame first; see postRequest in @moat/abi).
+   */
+  sendRequest?(callId: number, sysno: number, args: readonly unknown[], promised: boolean): void;
   /** Sends whatever it is given, as it is (raw frames of fuzzers and attackers); `blocking`: the thread waits for its reply next. */
   sendRaw(message: unknown, blocking?: boolean): void;
   /**
@@ -189,10 +197,19 @@ export class PortTransport implements FrameTransport {
   }
 
   send(frame: Uint8Array<ArrayBuffer>, promised: boolean, callId?: number): void {
+    this.beforeRequest(promised, callId);
+    postFrame(this.port, frame); // the frame is the channel's own: a large one is transferred
+  }
+
+  sendRequest(callId: number, sysno: number, args: readonly unknown[], promised: boolean): void {
+    this.beforeRequest(promised, callId);
+    postRequest(this.port, callId, sysno, args);
+  }
+
+  private beforeRequest(promised: boolean, callId: number | undefined): void {
     this.willPost(!promised);
     // Said before the request leaves, so the kernel's answer cannot come before it.
     if (this.slot && !promised && callId !== undefined) Atomics.store(this.wake, SIGNAL_WAITING, callId | 0);
-    postFrame(this.port, frame); // the frame is the channel's own: a large one is transferred
   }
 
   sendRaw(message: unknown, blocking = false): void {
@@ -293,7 +310,7 @@ interface Pending {
 
 export class Channel {
   private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new PendingCalls<Pending>();
   private listening = false;
   private readonly transport: FrameTransport;
 
@@ -318,7 +335,7 @@ export class Channel {
    */
   callSync(sysno: number, args: readonly unknown[], adopt?: (result: unknown) => unknown): unknown {
     const id = this.allocateId();
-    this.transport.send(encodeRequest(id, sysno, args), false, id);
+    this.sendRequest(id, sysno, args, false);
     const result = this.unwrap(sysno, this.awaitSync(id, false, adopt !== undefined)[1]);
     return adopt ? adopt(result) : result;
   }
@@ -335,8 +352,8 @@ export class Channel {
     const id = this.allocateId();
     return new Promise((resolve, reject) => {
       // Sent first: a transport that throws (a closed channel) leaves no call pending. Its reply cannot come before this returns.
-      this.transport.send(encodeRequest(id, sysno, args), true);
-      this.pending.set(id, { resolve, reject, sysno, map });
+      this.sendRequest(id, sysno, args, true);
+      this.pending.add(id, { resolve, reject, sysno, map });
     });
   }
 
@@ -364,9 +381,14 @@ export class Channel {
 
   /** Closes the channel: the kernel releases everything this domain holds. */
   close(): void {
-    for (const p of this.pending.values()) p.reject(new Error('channel closed'));
-    this.pending.clear();
+    for (const p of this.pending.takeAll()) p.reject(new Error('channel closed'));
     this.transport.close();
+  }
+
+  private sendRequest(id: number, sysno: number, args: readonly unknown[], promised: boolean): void {
+    const t = this.transport;
+    if (t.sendRequest) t.sendRequest(id, sysno, args, promised);
+    else t.send(encodeRequest(id, sysno, args), promised, id);
   }
 
   private allocateId(): number {
@@ -396,9 +418,8 @@ export class Channel {
   }
 
   private dispatch(reply: Reply): void {
-    const p = this.pending.get(reply[0]);
+    const p = this.pending.take(reply[0]);
     if (!p) return;
-    this.pending.delete(reply[0]);
     try {
       const result = this.unwrap(p.sysno, reply);
       p.resolve(p.map ? p.map(result) : result);
