@@ -558,8 +558,19 @@ export class Kernel implements LockstepMember {
       this.rounds();
     } finally {
       this.draining = false;
+      // Every round ends with one; this one is for a round a kernel bug cut short (see inRounds).
+      this.options.afterRound?.();
     }
     if (this.runnable.length > 0) this.schedule(false); // let host messages (deaths, stats) in between
+  }
+
+  /**
+   * Whether the kernel is serving its rounds now: a reply made meanwhile is
+   * followed by afterRound before the kernel goes back to its event loop, so
+   * whoever flushes wake-ups there need not schedule a flush of its own.
+   */
+  get inRounds(): boolean {
+    return this.draining;
   }
 
   private rounds(): void {
