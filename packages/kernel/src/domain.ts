@@ -77,6 +77,14 @@ export class Domain {
   rest: DomainRest | undefined;
   /** In the kernel's list of domains with work (its queue, or its send ring). */
   scheduled = false;
+  /**
+   * The kernel found its send ring empty and asked for a doorbell with the
+   * next record: the ring is not looked at again until that doorbell comes
+   * (the domain rings whenever it finds the request), which saves a domain
+   * that makes calls but sends nothing by the ring the ring's atomics on
+   * every turn.
+   */
+  ringIdle = false;
   /** The send ring's first record waits for room in its socket's send buffer: the rest of the ring waits behind it. */
   ringStuck: { blocked: Blocked; handle: number; length: number; start: number } | undefined;
   /**

@@ -408,6 +408,7 @@ export class Kernel implements LockstepMember {
   /** The domain wrote to its send ring after the kernel found it empty (a RingDoorbell came): it takes a turn. */
   ringDoorbell(d: Domain): void {
     if (!d.alive || this.options.lockstep) return;
+    d.ringIdle = false;
     this.makeRunnable(d);
     if (!this.draining) this.schedule(false);
   }
@@ -1024,7 +1025,7 @@ export class Kernel implements LockstepMember {
    */
   private drainRing(d: Domain): boolean {
     const ring = d.port.ring;
-    if (!ring || d.ringStuck || !d.alive) return false;
+    if (!ring || d.ringIdle || d.ringStuck || !d.alive) return false;
     for (;;) {
       const record = ring.peek();
       if (!record) {
@@ -1033,7 +1034,10 @@ export class Kernel implements LockstepMember {
           return false;
         }
         // Empty: the domain rings the doorbell with its next record, unless one came meanwhile.
-        if (ring.askDoorbell()) return false;
+        if (ring.askDoorbell()) {
+          d.ringIdle = true;
+          return false;
+        }
         continue;
       }
       if (record.data.length > d.deficit) return true;
