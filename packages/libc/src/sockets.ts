@@ -6,7 +6,7 @@
  */
 import { SYS, type AcceptResult, type DomainAccounting, type GetsocknameResult, type RecvfromResult, type SockAddr } from '@moat/abi/core';
 import type { Channel } from './channel.js';
-import { streamBatchingOf } from './stream-batching.js';
+import { alwaysInvolved, streamBatchingOf } from './stream-batching.js';
 
 export type { SockAddr };
 
@@ -135,6 +135,7 @@ export function syncSockets(channel: Channel): SyncSockets {
   const api: Record<string, unknown> = {};
   const batching = streamBatchingOf(channel);
   for (const [name, c] of Object.entries(CALLS) as [string, Calls[keyof Calls]][]) {
+    const always = alwaysInvolved(name);
     /** The syscall's own result (a large send's: the bytes it took, over its requests). */
     const call = (args: unknown[], adopt?: (raw: unknown) => unknown): unknown => {
       if (!isLargeSend(c.sys, args)) return channel.callSync(c.sys, args, adopt);
@@ -154,7 +155,7 @@ export function syncSockets(channel: Channel): SyncSockets {
     };
     api[name] = (...a: unknown[]) => {
       const args = (c.args as (...x: unknown[]) => unknown[])(...a);
-      if (!batching.involved(name)) return c.result(call(args));
+      if (!always && !batching.busy) return c.result(call(args));
       const kept = batching.serveRecv(name, args);
       if (kept) return c.result(kept);
       // A blocking send on a proven stream goes into the send ring (behind the records before it); what the ring
@@ -182,11 +183,12 @@ export function asyncSockets(channel: Channel): AsyncSockets {
   const api: Record<string, unknown> = {};
   const batching = streamBatchingOf(channel);
   for (const [name, c] of Object.entries(CALLS) as [string, Calls[keyof Calls]][]) {
+    const always = alwaysInvolved(name);
     api[name] = (...a: unknown[]): Promise<unknown> => {
       try {
         const args = (c.args as (...x: unknown[]) => unknown[])(...a);
         // Most calls are the channel's promise alone, which resolves with the call's result.
-        return batching.involved(name) ? batched(args) : channel.callAsync(c.sys, args, c.result);
+        return always || batching.busy ? batched(args) : channel.callAsync(c.sys, args, c.result);
       } catch (err) {
         return Promise.reject(err);
       }

@@ -61,12 +61,13 @@ export class StreamBatching {
   constructor(private readonly channel: Channel) {}
 
   /**
-   * Whether call `name` has anything to do with batching now: a call that
-   * teaches or uses it, or any call while sends are queued or bytes kept.
-   * The others (a null call, bind, stats...) go straight to the channel.
+   * Whether any call has to do with batching now: sends are queued or bytes
+   * kept. Besides, the calls that teach or use it always have
+   * (`alwaysInvolved`); the others (a null call, bind, stats...) go straight
+   * to the channel.
    */
-  involved(name: string): boolean {
-    return INVOLVED.has(name) || this.kept.size > 0 || this.channel.queuedAny();
+  get busy(): boolean {
+    return this.kept.size > 0 || this.channel.queuedAny();
   }
 
   /**
@@ -199,6 +200,9 @@ export class StreamBatching {
 }
 
 /** The calls that teach batching about a socket or use it. */
+/** Whether call `name` teaches or uses batching whatever the state (asked once per call of the API, when it is made). */
+export const alwaysInvolved = (name: string): boolean => INVOLVED.has(name);
+
 const INVOLVED = new Set(['socket', 'accept', 'send', 'sendto', 'recv', 'recvfrom', 'poll', 'close', 'shutdown', 'fcntl', 'setsockopt']);
 
 /** A send or sendto with no flags and no address: what a record is. */
