@@ -230,6 +230,11 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
     if (Atomics.load(wake, SIGNAL_WAITING) !== (callId | 0)) return undefined;
     return Atomics.compareExchange(wake, SIGNAL_WAITING, callId | 0, 0) === (callId | 0) ? slot : undefined;
   };
+  /** Before any reply to `callId` leaves: the domain's virtual clock, and lockstep's count of what it awaits. */
+  const replying = (callId: number): void => {
+    if (clock) clock[0] = kernel.now();
+    d.rest?.onReply(callId);
+  };
   const d = kernel.attach(name, {
     ring,
     wake: () => wakeLater(wake, kernel),
@@ -237,8 +242,7 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
     pull: conductor ? undefined : () => takePending(),
     slotFor: claimSlot,
     post(frame, callId = UNKNOWN_CALL_ID, inSlot = false) {
-      if (clock) clock[0] = kernel.now();
-      d.rest?.onReply(callId);
+      replying(callId);
       // Told, not found out from frame.buffer: reading a small frame's buffer would give it one (see postFrame).
       if (inSlot && slot) {
         // Written in place (slotFor): from its start, or around data read into the slot first (SIGNAL_REPLY_START).
@@ -254,8 +258,7 @@ function attach(kernel: Kernel, ports: Map<string, MessagePort>, req: Extract<Co
       wakeLater(wake, kernel);
     },
     postReply(callId, errno, result) {
-      if (clock) clock[0] = kernel.now();
-      d.rest?.onReply(callId);
+      replying(callId);
       postReply(port, callId, errno, result);
       wakeLater(wake, kernel);
     },
